@@ -1,0 +1,69 @@
+import { awscdk, javascript } from 'projen';
+
+// The lowest aws-cdk-lib we support and test against. cdk-nag 3.x (our security
+// check) needs 2.257, and Runtime.NODEJS_24_X is there too.
+const CDK_VERSION = '2.257.0';
+
+// projen's lambda bundling passes these through to esbuild; its type does not
+// list mainFields yet, hence the widening.
+const HANDLER_BUNDLING: javascript.BundlingOptions = {
+  externals: [],
+  ...({ mainFields: ['module', 'main'] } as object),
+};
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-vm-import-export',
+  description:
+    'AWS CDK constructs that import VM disks into EC2 Image Builder and export built images as VM disks to S3.',
+  author: 'Seed d4f53591 maintainers',
+  authorAddress: 'maintainers@users.noreply.r-seed-d4f53591.example',
+  repositoryUrl: 'https://github.com/cdk-vm-import-export/cdk-vm-import-export.git',
+  keywords: ['aws-cdk', 'cdk', 'ec2-image-builder', 'vm-import', 'vm-export', 'imagebuilder', 'ova', 'vmdk'],
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  cdkVersion: CDK_VERSION,
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  typescriptVersion: '~5.9.0',
+  minNodeVersion: '20.0.0',
+
+  // Publishing is out of scope; CI is .ci/run.
+  github: false,
+  release: false,
+  buildWorkflow: false,
+
+  publishToPypi: { distName: 'cdk-vm-import-export', module: 'cdk_vm_import_export' },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkvmimportexport',
+    mavenGroupId: 'io.github.cdk-vm-import-export',
+    mavenArtifactId: 'cdk-vm-import-export',
+  },
+  publishToNuget: { dotNetNamespace: 'CdkVmImportExport', packageId: 'CdkVmImportExport' },
+  publishToGo: { moduleName: 'github.com/cdk-vm-import-export/cdk-vm-import-export-go' },
+
+  // Handlers are bundled with the SDK clients they use, instead of relying on the
+  // SDK the Lambda runtime happens to ship. The ES module builds tree-shake better.
+  lambdaAutoDiscover: true,
+  lambdaOptions: {
+    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+    bundlingOptions: HANDLER_BUNDLING,
+  },
+
+  devDeps: [
+    '@aws-sdk/client-ec2',
+    '@aws-sdk/client-imagebuilder',
+    '@types/aws-lambda',
+    'aws-sdk-client-mock',
+    'aws-sdk-client-mock-jest',
+  ],
+
+  jestOptions: {
+    // Snapshots are written on purpose (`npx projen test:update`), never in CI.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+  },
+  gitignore: ['cdk.out/', '*.tsbuildinfo', '.jsii-pacmak/'],
+});
+
+project.synth();
