@@ -1,1 +1,4 @@
-export {};
+export * from './enums';
+export * from './disk-image';
+export * from './service-role';
+export * from './vm-import-image';

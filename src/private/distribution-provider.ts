@@ -1,0 +1,89 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { createProvider, functionRole, stackSingleton } from './handler-provider';
+import { OnEventFunction } from '../handlers/distribution/on-event-function';
+
+/**
+ * The tag every distribution configuration of a stack carries, with the stack's id
+ * as its value. It lets the handler delete a configuration after a rename or after
+ * its construct left the stack, when the name-scoped statements no longer name it.
+ */
+export const OWNER_TAG_KEY = 'cdk-vm-import-export:stack-id';
+
+/**
+ * The per-stack provider of Custom::VmDiskDistribution: one onEvent handler that
+ * creates, updates and deletes distribution configurations. Every call is
+ * synchronous, so there is no isComplete handler and no waiter.
+ */
+export class VmDiskDistributionProvider extends Construct {
+  /** The stack's provider. */
+  public static of(scope: Construct): VmDiskDistributionProvider {
+    return stackSingleton(scope, 'VmDiskDistributionProvider', (stack, id) => new VmDiskDistributionProvider(stack, id));
+  }
+
+  public readonly serviceToken: string;
+  /** Role of the onEvent handler. */
+  public readonly onEventRole: iam.Role;
+
+  private constructor(scope: Stack, id: string) {
+    super(scope, id);
+    const onEvent = functionRole(this, 'OnEvent');
+    this.onEventRole = onEvent.role;
+
+    const onEventFunction = new OnEventFunction(this, 'OnEvent', {
+      description: 'cdk-vm-import-export: creates, updates and deletes Image Builder distribution configurations (Custom::VmDiskDistribution)',
+      role: onEvent.role,
+      logGroup: onEvent.logGroup,
+      timeout: Duration.minutes(2),
+      memorySize: 256,
+    });
+    this.serviceToken = createProvider(this, 'Provider', { onEventHandler: onEventFunction }).serviceToken;
+
+    const stack = Stack.of(this);
+    // Names the image pipelines that still use a configuration Delete was refused for.
+    // ListImagePipelines supports no resource-level permissions.
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:ListImagePipelines'],
+      resources: ['*'],
+    }));
+    // A renamed configuration, or one whose construct left the stack, is deleted after
+    // the handler's policy stopped naming it: allow deleting only what this stack tagged.
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:DeleteDistributionConfiguration'],
+      resources: [stack.formatArn({ service: 'imagebuilder', resource: 'distribution-configuration', resourceName: '*' })],
+      conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
+    }));
+  }
+
+  /**
+   * Allows the handler to manage the configurations matching this ARN pattern.
+   * CreateDistributionConfiguration with tags also authorizes TagResource.
+   */
+  public grantForConfiguration(arnPattern: string): void {
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: [
+        'imagebuilder:CreateDistributionConfiguration',
+        'imagebuilder:UpdateDistributionConfiguration',
+        'imagebuilder:DeleteDistributionConfiguration',
+        'imagebuilder:TagResource',
+        'imagebuilder:UntagResource',
+      ],
+      resources: [arnPattern],
+    }));
+  }
+
+  /**
+   * Allows the handler to name an export role in a configuration: Create and
+   * UpdateDistributionConfiguration authorize iam:PassRole to vmie.amazonaws.com.
+   *
+   * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2imagebuilder.html
+   */
+  public grantPassExportRole(role: iam.IRole): void {
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [role.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'vmie.amazonaws.com' } },
+    }));
+  }
+}

@@ -1,0 +1,34 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+
+/** Grants read access to exactly one disk object. Works on any IRole. */
+export function grantReadDisk(role: iam.IRole, bucket: s3.IBucket, key: string): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['s3:GetObject'],
+    resources: [bucket.arnForObjects(key)],
+  }));
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['s3:GetBucketLocation', 's3:ListBucket'],
+    resources: [bucket.bucketArn],
+  }));
+  bucket.encryptionKey?.grantDecrypt(role);
+}
+
+/** Grants VM Export what it needs to write under one prefix. Works on any IRole. */
+export function grantWriteExport(role: iam.IRole, bucket: s3.IBucket, prefix: string): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['s3:PutObject', 's3:GetObject'],
+    resources: [bucket.arnForObjects(`${prefix}*`)],
+  }));
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['s3:GetBucketLocation', 's3:GetBucketAcl', 's3:ListBucket'],
+    resources: [bucket.bucketArn],
+  }));
+  bucket.encryptionKey?.grantEncryptDecrypt(role);
+}
+
+/** The KMS permissions VM Import/Export documents for encrypted snapshots. */
+export function grantUseKey(role: iam.IRole, key: kms.IKey): void {
+  key.grant(role, 'kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*');
+}

@@ -1,0 +1,127 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { createProvider, functionRole, stackSingleton } from './handler-provider';
+import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
+import { OnEventFunction } from '../handlers/import-image/on-event-function';
+
+/** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
+export const PROVIDER_MAX_WAIT = Duration.hours(1);
+/** The default time between two polls of an import. */
+export const DEFAULT_POLL_INTERVAL = Duration.seconds(30);
+
+/**
+ * The per-stack provider of Custom::VmImportImage: an onEvent handler that starts
+ * imports and cleans up, an isComplete handler that polls them. One per stack
+ * and poll interval, however many images the stack imports.
+ */
+export class VmImportProvider extends Construct {
+  /** The stack's provider for this poll interval. */
+  public static of(scope: Construct, pollInterval: Duration = DEFAULT_POLL_INTERVAL): VmImportProvider {
+    const seconds = pollInterval.toSeconds();
+    const id = seconds === DEFAULT_POLL_INTERVAL.toSeconds()
+      ? 'VmImportImageProvider'
+      : `VmImportImageProvider${seconds}s`;
+    return stackSingleton(scope, id, (stack, uid) => new VmImportProvider(stack, uid, pollInterval));
+  }
+
+  public readonly serviceToken: string;
+  /** Role of the onEvent handler: starts, updates and deletes imports. */
+  public readonly onEventRole: iam.Role;
+  /** Role of the isComplete handler: only reads state. */
+  public readonly isCompleteRole: iam.Role;
+
+  private constructor(scope: Stack, id: string, pollInterval: Duration) {
+    super(scope, id);
+    const onEvent = functionRole(this, 'OnEvent');
+    const isComplete = functionRole(this, 'IsComplete');
+    this.onEventRole = onEvent.role;
+    this.isCompleteRole = isComplete.role;
+
+    const onEventFunction = new OnEventFunction(this, 'OnEvent', {
+      description: 'cdk-vm-import-export: starts, updates and deletes VM imports (Custom::VmImportImage)',
+      role: onEvent.role,
+      logGroup: onEvent.logGroup,
+      // Leaves room for the bounded retry while a new service role propagates.
+      timeout: Duration.minutes(5),
+      memorySize: 256,
+    });
+    const isCompleteFunction = new IsCompleteFunction(this, 'IsComplete', {
+      description: 'cdk-vm-import-export: polls VM imports until the image is available (Custom::VmImportImage)',
+      role: isComplete.role,
+      logGroup: isComplete.logGroup,
+      timeout: Duration.minutes(1),
+      memorySize: 256,
+    });
+
+    // Polls stop after an hour at most; the resource's own timeout is checked by
+    // isComplete, so that a timeout fails with a message that names the import.
+    const interval = pollInterval.toSeconds();
+    const totalTimeout = Duration.seconds(Math.floor(PROVIDER_MAX_WAIT.toSeconds() / interval) * interval);
+    const provider = createProvider(this, 'Provider', {
+      onEventHandler: onEventFunction,
+      isCompleteHandler: isCompleteFunction,
+      queryInterval: pollInterval,
+      totalTimeout,
+    });
+    this.serviceToken = provider.serviceToken;
+
+    const stack = Stack.of(this);
+    // No resource-level permissions exist for these reads.
+    const describe = new iam.PolicyStatement({
+      actions: ['ec2:DescribeImportImageTasks'],
+      resources: ['*'],
+    });
+    this.onEventRole.addToPrincipalPolicy(describe);
+    this.isCompleteRole.addToPrincipalPolicy(describe);
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ec2:DescribeImages'],
+      resources: ['*'],
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ec2:ImportImage', 'ec2:CancelImportTask'],
+      resources: [stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' })],
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      // Tags on the import task are applied by ImportImage itself.
+      actions: ['ec2:CreateTags'],
+      resources: [stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' })],
+      conditions: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
+    }));
+  }
+
+  /**
+   * Allows both handlers what one image needs: the image ARN pattern for Image
+   * Builder, the AMI and snapshots it produces, and passing its service role.
+   */
+  public grantForImage(imageArnPattern: string, serviceRole: iam.IRole): void {
+    const stack = Stack.of(this);
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: [
+        'imagebuilder:ImportVmImage',
+        'imagebuilder:GetImage',
+        'imagebuilder:CancelImageCreation',
+        'imagebuilder:DeleteImage',
+        'imagebuilder:TagResource',
+        'imagebuilder:UntagResource',
+      ],
+      resources: [imageArnPattern],
+    }));
+    this.isCompleteRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:GetImage'],
+      resources: [imageArnPattern],
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      // AMIs and snapshots made by an import get ids only AWS knows; their ARNs have no account.
+      actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
+      resources: [
+        stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' }),
+        stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
+      ],
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: [serviceRole.roleArn],
+    }));
+  }
+}

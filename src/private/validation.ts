@@ -1,0 +1,18 @@
+import { Token } from 'aws-cdk-lib';
+
+/** Image Builder's pattern for resource names (images, distribution configurations). */
+export const RESOURCE_NAME_PATTERN = /^[-_A-Za-z0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z0-9]$/;
+/** Image Builder's pattern for semantic versions. */
+export const SEMANTIC_VERSION_PATTERN = /^[0-9]+\.[0-9]+\.[0-9]+$/;
+
+/** Throws unless `value` is an Image Builder resource name (skipped for tokens). */
+export function validateImageName(prop: string, value: string): void {
+  if (Token.isUnresolved(value) || RESOURCE_NAME_PATTERN.test(value)) return;
+  throw new Error(`${prop} "${value}" is not a valid Image Builder name: use 3 to 128 letters, digits, "-", "_" or inner spaces (pattern ${RESOURCE_NAME_PATTERN.source})`);
+}
+
+/** Throws unless `value` is `major.minor.patch` (skipped for tokens). */
+export function validateSemanticVersion(prop: string, value: string): void {
+  if (Token.isUnresolved(value) || SEMANTIC_VERSION_PATTERN.test(value)) return;
+  throw new Error(`${prop} "${value}" is not a semantic version; use major.minor.patch, e.g. "1.0.0"`);
+}

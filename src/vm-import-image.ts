@@ -1,0 +1,466 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import {
+  Annotations, ArnFormat, CfnResource, CustomResource, Duration, Fn, IResource, ITaggable, Lazy, Names,
+  RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { DiskImage, DiskImageConfig } from './disk-image';
+import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';
+import { DiskContainerProperties, VM_IMPORT_IMAGE_RESOURCE_TYPE, VmImportImageProperties } from './handlers/types';
+import { grantReadDisk, grantUseKey } from './private/grants';
+import { DEFAULT_POLL_INTERVAL, PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
+import { importServiceRole } from './private/service-roles';
+import { validateImageName, validateSemanticVersion } from './private/validation';
+
+/** The most disks one ImportImage call accepts. */
+const MAX_DISKS = 21;
+/** The most tags an Image Builder image accepts. */
+const MAX_TAGS = 50;
+/** Room left between the resource's own timeout and the provider's hour. */
+const TIMEOUT_MARGIN = Duration.minutes(5);
+/** The longest `timeout`: the provider waits an hour at most. */
+const MAX_TIMEOUT = PROVIDER_MAX_WAIT.minus(TIMEOUT_MARGIN);
+const MIN_POLL_INTERVAL = Duration.seconds(5);
+const MAX_POLL_INTERVAL = Duration.minutes(5);
+
+/**
+ * An EC2 Image Builder image, such as one imported from a VM.
+ *
+ * Its members have the names `@aws-cdk/aws-imagebuilder-alpha`'s `IImage` uses.
+ */
+export interface IVmImportImage extends IResource {
+  /**
+   * The ARN of the Image Builder image.
+   *
+   * @attribute
+   */
+  readonly imageArn: string;
+
+  /**
+   * The name of the Image Builder image.
+   *
+   * @attribute
+   */
+  readonly imageName: string;
+
+  /**
+   * The semantic version of the Image Builder image, `x.y.z`.
+   *
+   * @attribute
+   */
+  readonly imageVersion: string;
+
+  /**
+   * The id of the AMI the image produced.
+   *
+   * @attribute
+   */
+  readonly imageId: string;
+
+  /**
+   * Grants the given principal the given Image Builder actions on this image.
+   */
+  grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
+
+  /**
+   * Grants the given principal permission to read this image.
+   */
+  grantRead(grantee: iam.IGrantable): iam.Grant;
+}
+
+/**
+ * Attributes of an existing Image Builder image.
+ */
+export interface VmImportImageAttributes {
+  /**
+   * The ARN of the image.
+   */
+  readonly imageArn: string;
+
+  /**
+   * The id of the AMI the image produced.
+   *
+   * @default - `imageId` throws when read
+   */
+  readonly imageId?: string;
+}
+
+/**
+ * Properties of a VmImportImage.
+ */
+export interface VmImportImageProps {
+  /**
+   * The disks of the VM, boot disk first. An OVA holds a whole VM and must be the only disk.
+   *
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html
+   */
+  readonly disks: DiskImage[];
+
+  /**
+   * The operating system platform of the VM.
+   */
+  readonly platform: Platform;
+
+  /**
+   * The name of the Image Builder image.
+   *
+   * @default - a name derived from the construct path
+   */
+  readonly imageName?: string;
+
+  /**
+   * The semantic version of the Image Builder image, `major.minor.patch`.
+   *
+   * Changing anything but tags imports the VM again; Image Builder may refuse a
+   * second image with the same name and version, so bump this when you change the disks.
+   *
+   * @default '1.0.0'
+   */
+  readonly imageVersion?: string;
+
+  /**
+   * A description of the image and of the import task.
+   *
+   * @default - no description
+   */
+  readonly description?: string;
+
+  /**
+   * The operating system version, for example `Ubuntu 22` or `Microsoft Windows Server 2022`.
+   *
+   * @default - Image Builder records none
+   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImportVmImage.html
+   */
+  readonly osVersion?: string;
+
+  /**
+   * The CPU architecture of the VM.
+   *
+   * @default - VM Import detects it
+   */
+  readonly architecture?: Architecture;
+
+  /**
+   * The boot mode of the VM.
+   *
+   * @default - VM Import detects it
+   */
+  readonly bootMode?: BootMode;
+
+  /**
+   * The license type of the image. AWS recommends setting this or `usageOperation`.
+   *
+   * @default - VM Import chooses (AWS for Windows if it can, BYOL otherwise)
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing.html
+   */
+  readonly licenseType?: LicenseType;
+
+  /**
+   * The usage operation (billing code) of the AMI, for example `RunInstances:0002`.
+   *
+   * @default - none
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/licensing-specify-option.html
+   */
+  readonly usageOperation?: string;
+
+  /**
+   * ARNs of License Manager license configurations to associate with the AMI.
+   *
+   * @default - none
+   */
+  readonly licenseConfigurationArns?: string[];
+
+  /**
+   * Encrypts the snapshots of the AMI with this key. The service role is allowed to use it.
+   *
+   * @default - not encrypted, unless EBS encryption by default is on in the account
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * The role VM Import assumes to read the disks and register the AMI.
+   * It is allowed to read the disks given here; it must trust vmie.amazonaws.com
+   * with the external id `vmimport`.
+   *
+   * @default - a least-privilege service role made for the stack, shared by its imports
+   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html#vmimport-role
+   */
+  readonly serviceRole?: iam.IRole;
+
+  /**
+   * The log group Image Builder writes the image's logs to.
+   *
+   * @default - Image Builder's default log group
+   */
+  readonly logGroup?: logs.ILogGroup;
+
+  /**
+   * Whether the deployment waits until the image is AVAILABLE.
+   *
+   * When false the resource completes as soon as the image ARN exists, so recipes can
+   * reference it while the import runs; `imageId` is then not available.
+   *
+   * @default true
+   */
+  readonly waitForAvailable?: boolean;
+
+  /**
+   * How long the deployment waits for the image to become AVAILABLE before it fails
+   * (the failed import is then cancelled). At most 55 minutes: for longer imports
+   * set `waitForAvailable: false`.
+   *
+   * @default Duration.minutes(55)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * How often the import is polled. Imports with the same interval share one provider.
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly pollInterval?: Duration;
+
+  /**
+   * What happens to the image when it leaves the stack.
+   * DESTROY deletes the Image Builder image, deregisters the AMI and deletes its snapshots;
+   * SNAPSHOT does the same but keeps the snapshots; RETAIN keeps everything.
+   *
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Tags for the Image Builder image and the import task. `Tags.of(scope)` reaches them too.
+   *
+   * @default - none
+   */
+  readonly tags?: { [key: string]: string };
+}
+
+abstract class VmImportImageBase extends Resource implements IVmImportImage {
+  public abstract readonly imageArn: string;
+  public abstract readonly imageName: string;
+  public abstract readonly imageVersion: string;
+  public abstract readonly imageId: string;
+
+  public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.imageArn] });
+  }
+
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.grant(grantee, 'imagebuilder:GetImage');
+  }
+}
+
+/**
+ * Imports a VM (OVA, VMDK, VHD, VHDX, RAW disks, or EBS snapshots) with EC2 VM Import
+ * and registers it as an EC2 Image Builder image that recipes can use as their parent.
+ *
+ * @resource Custom::VmImportImage
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/userguide/vm-import-disk.html
+ */
+export class VmImportImage extends VmImportImageBase implements ITaggable {
+  /**
+   * Refers to an existing Image Builder image by ARN.
+   */
+  public static fromImageArn(scope: Construct, id: string, imageArn: string): IVmImportImage {
+    return VmImportImage.fromImageAttributes(scope, id, { imageArn });
+  }
+
+  /**
+   * Refers to an existing Image Builder image.
+   */
+  public static fromImageAttributes(scope: Construct, id: string, attrs: VmImportImageAttributes): IVmImportImage {
+    // arn:aws:imagebuilder:region:account:image/name/x.y.z[/build]
+    const parts = Stack.of(scope).splitArn(attrs.imageArn, ArnFormat.SLASH_RESOURCE_NAME);
+    const [name, version] = Token.isUnresolved(attrs.imageArn)
+      ? [Fn.select(0, Fn.split('/', parts.resourceName ?? '')), Fn.select(1, Fn.split('/', parts.resourceName ?? ''))]
+      : (parts.resourceName ?? '').split('/');
+    class Import extends VmImportImageBase {
+      public readonly imageArn = attrs.imageArn;
+      public readonly imageName = name;
+      public readonly imageVersion = version;
+      public get imageId(): string {
+        if (attrs.imageId === undefined) {
+          throw new Error(`imageId of imported image ${this.node.path} is unknown; pass imageId to VmImportImage.fromImageAttributes`);
+        }
+        return attrs.imageId;
+      }
+    }
+    return new Import(scope, id);
+  }
+
+  public readonly imageArn: string;
+  public readonly imageName: string;
+  public readonly imageVersion: string;
+  /**
+   * The id of the VM Import task that created the image.
+   *
+   * @attribute
+   */
+  public readonly importTaskId: string;
+  /** Tags of the image and the import task. */
+  public readonly tags: TagManager;
+  /** The role VM Import assumes for this image. */
+  public readonly serviceRole: iam.IRole;
+
+  private readonly resource: CustomResource;
+  private readonly waitForAvailable: boolean;
+  private removalPolicy: RemovalPolicy;
+
+  constructor(scope: Construct, id: string, props: VmImportImageProps) {
+    super(scope, id);
+    this.imageName = props.imageName
+      ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-', allowedSpecialCharacters: '-_' });
+    this.imageVersion = props.imageVersion ?? '1.0.0';
+    this.waitForAvailable = props.waitForAvailable ?? true;
+    this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    const timeout = props.timeout ?? MAX_TIMEOUT;
+    const pollInterval = props.pollInterval ?? DEFAULT_POLL_INTERVAL;
+
+    validateImageName('imageName', this.imageName);
+    validateSemanticVersion('imageVersion', this.imageVersion);
+    validateDuration('timeout', timeout, Duration.minutes(1), MAX_TIMEOUT,
+      'for imports that take longer, set waitForAvailable: false and let recipes reference the image while it imports');
+    validateDuration('pollInterval', pollInterval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 'use whole seconds between 5 seconds and 5 minutes');
+    if (pollInterval.toSeconds() > timeout.toSeconds()) {
+      throw new Error(`pollInterval (${pollInterval.toHumanString()}) is longer than timeout (${timeout.toHumanString()}); make it shorter`);
+    }
+    if (props.description !== undefined && !Token.isUnresolved(props.description) && props.description.length > 1024) {
+      throw new Error(`description is ${props.description.length} characters long; Image Builder accepts at most 1024`);
+    }
+
+    const configs = this.bindDisks(props.disks);
+    this.serviceRole = props.serviceRole ?? importServiceRole(this);
+    for (const config of configs) {
+      if (config.bucket && config.key !== undefined) grantReadDisk(this.serviceRole, config.bucket, config.key);
+    }
+    if (props.encryptionKey) grantUseKey(this.serviceRole, props.encryptionKey);
+
+    if (props.licenseType === undefined && props.usageOperation === undefined) {
+      Annotations.of(this).addWarningV2('cdk-vm-import-export:licenseTypeMissing',
+        'neither licenseType nor usageOperation is set; AWS strongly recommends one of them so the AMI is billed as intended (e.g. licenseType: LicenseType.BYOL)');
+    }
+
+    this.tags = new TagManager(TagType.MAP, VM_IMPORT_IMAGE_RESOURCE_TYPE, props.tags);
+    this.node.addValidation({
+      validate: () => {
+        const count = Object.keys(this.tags.tagValues()).length;
+        return count > MAX_TAGS ? [`the image has ${count} tags; Image Builder accepts at most ${MAX_TAGS}`] : [];
+      },
+    });
+
+    const provider = VmImportProvider.of(this, pollInterval);
+    provider.grantForImage(this.imageArnPattern(), this.serviceRole);
+
+    const properties: VmImportImageProperties = {
+      ImageName: this.imageName,
+      ImageVersion: this.imageVersion,
+      Description: props.description,
+      Platform: props.platform,
+      OsVersion: props.osVersion,
+      Architecture: props.architecture,
+      BootMode: props.bootMode,
+      LicenseType: props.licenseType,
+      UsageOperation: props.usageOperation,
+      LicenseConfigurationArns: props.licenseConfigurationArns,
+      KmsKeyId: props.encryptionKey?.keyArn,
+      RoleName: this.serviceRole.roleName,
+      Disks: configs.map(renderDisk),
+      LogGroupName: props.logGroup?.logGroupName,
+      Tags: Lazy.any({ produce: () => this.tags.renderTags() }) as any,
+      WaitForAvailable: String(this.waitForAvailable),
+      TimeoutSeconds: String(timeout.toSeconds()),
+      RemovalPolicy: Lazy.string({ produce: () => this.removalPolicy }),
+    };
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: provider.serviceToken,
+      resourceType: VM_IMPORT_IMAGE_RESOURCE_TYPE,
+      properties,
+      serviceTimeout: Duration.seconds(Math.min(PROVIDER_MAX_WAIT.toSeconds(), timeout.toSeconds() + TIMEOUT_MARGIN.toSeconds())),
+    });
+    this.applyCfnRemovalPolicy();
+    // The service role must be usable (and its policy attached) before the import starts.
+    this.resource.node.addDependency(this.serviceRole);
+
+    this.imageArn = this.resource.getAttString('ImageArn');
+    this.importTaskId = this.resource.getAttString('ImportTaskId');
+  }
+
+  /**
+   * The id of the AMI the image produced.
+   *
+   * Not available with `waitForAvailable: false`: the AMI does not exist yet when the resource completes.
+   */
+  public get imageId(): string {
+    if (!this.waitForAvailable) {
+      throw new Error(`imageId of ${this.node.path} is not available with waitForAvailable: false, because the AMI does not exist when the resource completes; set waitForAvailable: true, or use imageArn`);
+    }
+    return this.resource.getAttString('ImageId');
+  }
+
+  /**
+   * Sets what happens to the image when it leaves the stack; see `removalPolicy`.
+   */
+  public applyRemovalPolicy(policy: RemovalPolicy): void {
+    this.removalPolicy = policy;
+    this.applyCfnRemovalPolicy();
+  }
+
+  private applyCfnRemovalPolicy(): void {
+    // CloudFormation has no Snapshot policy for custom resources: SNAPSHOT is carried out by the handler.
+    const cfn = this.resource.node.defaultChild as CfnResource;
+    cfn.applyRemovalPolicy(this.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
+  }
+
+  private bindDisks(disks: DiskImage[]): DiskImageConfig[] {
+    if (disks.length === 0) {
+      throw new Error('disks is empty; give at least one disk, boot disk first, e.g. [DiskImage.fromBucket(bucket, "web.vmdk")]');
+    }
+    if (disks.length > MAX_DISKS) {
+      throw new Error(`disks has ${disks.length} disks; VM Import accepts at most ${MAX_DISKS} per image`);
+    }
+    const configs = disks.map((disk, i) => {
+      try {
+        return disk.bind(this, `Disk${i}`);
+      } catch (e) {
+        throw new Error(`disks[${i}]: ${(e as Error).message}`);
+      }
+    });
+    const ova = configs.findIndex((c) => c.format === DiskImageFormat.OVA);
+    if (ova >= 0 && configs.length > 1) {
+      throw new Error(`disks[${ova}] is an OVA, which holds a whole VM; an OVA must be the only disk (got ${configs.length} disks)`);
+    }
+    return configs;
+  }
+
+  private imageArnPattern(): string {
+    // Image Builder lowercases names in ARNs.
+    const name = Token.isUnresolved(this.imageName) ? '*' : `${this.imageName.toLowerCase().replace(/ /g, '-')}/*`;
+    return Stack.of(this).formatArn({ service: 'imagebuilder', resource: 'image', resourceName: name });
+  }
+}
+
+function renderDisk(config: DiskImageConfig): DiskContainerProperties {
+  return {
+    Format: config.format,
+    Url: config.url,
+    S3Bucket: config.url === undefined ? config.bucket?.bucketName : undefined,
+    S3Key: config.url === undefined ? config.key : undefined,
+    SnapshotId: config.snapshotId,
+    DeviceName: config.deviceName,
+    Description: config.description,
+  };
+}
+
+function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
+  if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
+    throw new Error(`${prop} must be known at synth time; got a token`);
+  }
+  const seconds = value.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
+    throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
+  }
+}

@@ -1,0 +1,391 @@
+import * as path from 'path';
+import { App, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import {
+  Architecture, BootMode, DiskImage, DiskImageFormat, LicenseType, Platform, VmImportImage, VmImportImageProps,
+} from '../src';
+
+const SAMPLE_DISK = path.join(__dirname, '..', 'examples', 'sample-disk.vmdk');
+
+function newStack(): Stack {
+  return new Stack(new App(), 'Stack', { env: { account: '123456789012', region: 'us-east-1' } });
+}
+
+function image(stack: Stack, id: string, props: Partial<VmImportImageProps> = {}): VmImportImage {
+  const bucket = s3.Bucket.fromBucketName(stack, `${id}Bucket`, 'my-vm-disks');
+  return new VmImportImage(stack, id, {
+    disks: [DiskImage.fromBucket(bucket, 'exports/web-01.vmdk')],
+    platform: Platform.LINUX,
+    licenseType: LicenseType.BYOL,
+    ...props,
+  });
+}
+
+/** Every IAM statement attached (inline) to the role with this logical id prefix. */
+function statementsOf(template: Template, roleIdPrefix: string): any[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((p: any) => p.Properties.Roles.some((r: any) => String(r.Ref).startsWith(roleIdPrefix)))
+    .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+}
+
+function actionsOf(statements: any[]): string[] {
+  return statements.flatMap((s) => [].concat(s.Action)).sort();
+}
+
+describe('VmImportImage resource', () => {
+  test('renders the import request with the disk, platform and image identity', () => {
+    const stack = newStack();
+    image(stack, 'Web', {
+      imageName: 'web-server',
+      imageVersion: '2.1.0',
+      description: 'web tier',
+      osVersion: 'Ubuntu 22',
+      architecture: Architecture.X86_64,
+      bootMode: BootMode.UEFI,
+      usageOperation: 'RunInstances:0002',
+      licenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123'],
+    });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
+      ImageName: 'web-server',
+      ImageVersion: '2.1.0',
+      Description: 'web tier',
+      Platform: 'Linux',
+      OsVersion: 'Ubuntu 22',
+      Architecture: 'x86_64',
+      BootMode: 'uefi',
+      LicenseType: 'BYOL',
+      UsageOperation: 'RunInstances:0002',
+      LicenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123'],
+      Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: 'exports/web-01.vmdk' }],
+      RoleName: { Ref: Match.stringLikeRegexp('^VmImportServiceRole') },
+      WaitForAvailable: 'true',
+      TimeoutSeconds: '3300',
+      RemovalPolicy: 'destroy',
+    });
+  });
+
+  test('takes the format from an explicit option over the extension', () => {
+    const stack = newStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'B', 'disks');
+    image(stack, 'Img', { disks: [DiskImage.fromBucket(bucket, 'disk.bin', { format: DiskImageFormat.RAW, deviceName: '/dev/sda1', description: 'boot' })] });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
+      Disks: [{ Format: 'RAW', S3Key: 'disk.bin', DeviceName: '/dev/sda1', Description: 'boot' }],
+    });
+  });
+
+  test('passes an s3 URL through and lets the service role read that object', () => {
+    const stack = newStack();
+    image(stack, 'Img', { disks: [DiskImage.fromUrl('s3://other-bucket/vms/app.ova')] });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('Custom::VmImportImage', {
+      Disks: [{ Format: 'OVA', Url: 's3://other-bucket/vms/app.ova', S3Bucket: Match.absent(), S3Key: Match.absent() }],
+    });
+    const stmts = statementsOf(template, 'VmImportServiceRole');
+    expect(stmts).toContainEqual(expect.objectContaining({
+      Action: 's3:GetObject',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::other-bucket/vms/app.ova']] },
+    }));
+  });
+
+  test('imports an EBS snapshot without a format', () => {
+    const stack = newStack();
+    image(stack, 'Img', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0')] });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
+      Disks: [{ SnapshotId: 'snap-0123456789abcdef0', Format: Match.absent() }],
+    });
+  });
+
+  test('uploads a local disk as an asset and reads it from the asset bucket', () => {
+    const stack = newStack();
+    image(stack, 'Img', { disks: [DiskImage.fromAsset(SAMPLE_DISK)] });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('Custom::VmImportImage', {
+      Disks: [{
+        Format: 'VMDK',
+        S3Bucket: Match.stringLikeRegexp('^cdk-[a-z0-9]+-assets-123456789012-us-east-1$'),
+        S3Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.vmdk$'),
+      }],
+    });
+  });
+
+  test('encrypts with the given key and lets the service role use it', () => {
+    const stack = newStack();
+    const key = new kms.Key(stack, 'Key');
+    image(stack, 'Img', { encryptionKey: key });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('Custom::VmImportImage', { KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] } });
+    const kmsActions = actionsOf(statementsOf(template, 'VmImportServiceRole').filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('kms:'))));
+    expect(kmsActions).toEqual(expect.arrayContaining(['kms:CreateGrant', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*']));
+  });
+
+  test('uses the given log group for Image Builder logs', () => {
+    const stack = newStack();
+    const logGroup = new logs.LogGroup(stack, 'Logs');
+    image(stack, 'Img', { logGroup });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { LogGroupName: { Ref: Match.stringLikeRegexp('^Logs') } });
+  });
+
+  test('derives a valid, stable image name from the construct path', () => {
+    const stack = newStack();
+    const a = image(stack, 'Web');
+    const again = image(newStack(), 'Web');
+    expect(a.imageName).toMatch(/^[-_A-Za-z0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z0-9]$/);
+    expect(a.imageName).toEqual(again.imageName);
+    expect(a.imageVersion).toEqual('1.0.0');
+  });
+
+  test('exposes the image ARN, task id and AMI id as attributes of the resource', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web');
+    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageArn'] });
+    expect(stack.resolve(img.importTaskId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImportTaskId'] });
+    expect(stack.resolve(img.imageId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageId'] });
+  });
+
+  test('imageId explains itself when the deployment does not wait for the AMI', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web', { waitForAvailable: false });
+    expect(() => img.imageId).toThrow(/imageId .* is not available with waitForAvailable: false/);
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { WaitForAvailable: 'false' });
+  });
+
+  test('a recipe in the same stack can use the image as its parent', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web');
+    new (require('aws-cdk-lib/aws-imagebuilder').CfnImageRecipe)(stack, 'Recipe', {
+      name: 'web', version: '1.0.0', parentImage: img.imageArn,
+      components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::ImageBuilder::ImageRecipe', {
+      ParentImage: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Web'), 'ImageArn'] },
+    });
+  });
+
+  test('Tags.of reaches the image tags, merged with the tags prop', () => {
+    const stack = newStack();
+    image(stack, 'Web', { tags: { team: 'platform' } });
+    Tags.of(stack).add('cost-center', '42');
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
+      Tags: { 'team': 'platform', 'cost-center': '42' },
+    });
+  });
+
+  test('the service is given time for the whole wait and no more than an hour', () => {
+    const stack = newStack();
+    image(stack, 'Short', { timeout: Duration.minutes(20) });
+    image(stack, 'Long');
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: '1500', TimeoutSeconds: '1200' });
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Long'), ServiceTimeout: '3600', TimeoutSeconds: '3300' });
+  });
+});
+
+describe('removal policy', () => {
+  test('DESTROY by default: CloudFormation sends Delete and the handler cleans up', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const template = Template.fromStack(stack);
+    template.hasResource('Custom::VmImportImage', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ RemovalPolicy: 'destroy' }) });
+  });
+
+  test('RETAIN keeps the resource in CloudFormation and tells the handler', () => {
+    const stack = newStack();
+    image(stack, 'Web', { removalPolicy: RemovalPolicy.RETAIN });
+    Template.fromStack(stack).hasResource('Custom::VmImportImage', {
+      DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: Match.objectLike({ RemovalPolicy: 'retain' }),
+    });
+  });
+
+  test('SNAPSHOT is carried out by the handler, not by a CloudFormation policy custom resources lack', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web');
+    img.applyRemovalPolicy(RemovalPolicy.SNAPSHOT);
+    Template.fromStack(stack).hasResource('Custom::VmImportImage', {
+      DeletionPolicy: 'Delete', Properties: Match.objectLike({ RemovalPolicy: 'snapshot' }),
+    });
+  });
+});
+
+describe('provider', () => {
+  test('one provider per stack, however many images', () => {
+    const stack = newStack();
+    image(stack, 'A');
+    image(stack, 'B');
+    image(stack, 'C');
+    const template = Template.fromStack(stack);
+    const functions = template.findResources('AWS::Lambda::Function');
+    const descriptions = Object.values(functions).map((f: any) => f.Properties.Description ?? '');
+    expect(descriptions.filter((d) => d.includes('starts, updates and deletes VM imports'))).toHaveLength(1);
+    expect(descriptions.filter((d) => d.includes('polls VM imports'))).toHaveLength(1);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+  });
+
+  test('handlers run on Node.js 24 with the bundled SDK', () => {
+    const stack = newStack();
+    image(stack, 'A');
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('starts, updates and deletes'),
+      Runtime: 'nodejs24.x',
+      Handler: 'index.handler',
+    });
+  });
+
+  test('the waiter polls at the poll interval for at most an hour', () => {
+    const stack = newStack();
+    image(stack, 'A', { pollInterval: Duration.seconds(45) });
+    const sm = Object.values(Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine'))[0] as any;
+    const definition = JSON.stringify(sm.Properties.DefinitionString);
+    expect(definition).toContain('\\"IntervalSeconds\\":45');
+    // 3600 s / 45 s = 80 polls.
+    expect(definition).toContain('\\"MaxAttempts\\":80');
+  });
+
+  test('a different poll interval gets its own provider', () => {
+    const stack = newStack();
+    image(stack, 'A');
+    image(stack, 'B', { pollInterval: Duration.seconds(10) });
+    Template.fromStack(stack).resourceCountIs('AWS::StepFunctions::StateMachine', 2);
+  });
+});
+
+describe('IAM', () => {
+  test('the service role trusts only VM Import/Export with the vmimport external id', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [{
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'vmie.amazonaws.com' },
+          Condition: { StringEquals: { 'sts:Externalid': 'vmimport', 'aws:SourceAccount': '123456789012' } },
+        }],
+      },
+    });
+  });
+
+  test('the service role reads exactly the disk objects it is given', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const stmts = statementsOf(Template.fromStack(stack), 'VmImportServiceRole');
+    const s3Stmts = stmts.filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('s3:')));
+    expect(s3Stmts).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-vm-disks/exports/web-01.vmdk']] },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['s3:GetBucketLocation', 's3:ListBucket'],
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::my-vm-disks']] },
+      },
+    ]);
+  });
+
+  test('the handler may pass only the service role', () => {
+    const stack = newStack();
+    const role = new iam.Role(stack, 'MyRole', { assumedBy: new iam.ServicePrincipal('vmie.amazonaws.com') });
+    image(stack, 'Web', { serviceRole: role });
+    const template = Template.fromStack(stack);
+    const passRole = statementsOf(template, 'VmImportImageProviderOnEventRole').filter((s) => s.Action === 'iam:PassRole');
+    expect(passRole).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^MyRole/), 'Arn'] } }]);
+    template.resourceCountIs('AWS::IAM::Role', Object.keys(template.findResources('AWS::IAM::Role')).length);
+    expect(Object.keys(template.findResources('AWS::IAM::Role')).some((id) => id.startsWith('VmImportServiceRole'))).toBe(false);
+  });
+
+  test('Image Builder actions are scoped to the image name', () => {
+    const stack = newStack();
+    image(stack, 'Web', { imageName: 'Web Server' });
+    const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderOnEventRole');
+    const ib = stmts.filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('imagebuilder:')));
+    expect(ib).toHaveLength(1);
+    expect(ib[0].Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:123456789012:image/web-server/*']],
+    });
+  });
+
+  test('the polling handler can only read', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const actions = actionsOf(statementsOf(Template.fromStack(stack), 'VmImportImageProviderIsCompleteRole'));
+    expect(actions).toEqual(['ec2:DescribeImportImageTasks', 'imagebuilder:GetImage', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+  });
+
+  test('no handler role carries a managed policy', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const roles = Template.fromStack(stack).findResources('AWS::IAM::Role');
+    for (const role of Object.values(roles) as any[]) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('synth-time validation', () => {
+  const bucket = () => s3.Bucket.fromBucketName(newStack(), 'B', 'disks');
+
+  test.each([
+    ['no disks', { disks: [] }, /disks is empty/],
+    ['more than 21 disks', { disks: Array.from({ length: 22 }, (_, i) => DiskImage.fromBucket(bucket(), `d${i}.vmdk`)) }, /disks has 22 disks; VM Import accepts at most 21/],
+    ['an OVA beside other disks', { disks: [DiskImage.fromUrl('s3://disks/a.ova'), DiskImage.fromUrl('s3://disks/b.vmdk')] }, /disks\[0\] is an OVA.*must be the only disk \(got 2 disks\)/],
+    ['an unknown extension', { disks: [DiskImage.fromUrl('s3://disks/web.qcow2')] }, /disks\[0\]: cannot tell the disk format of the url "s3:\/\/disks\/web.qcow2" from its extension ".qcow2"; pass \{ format: DiskImageFormat.VMDK \}/],
+    ['a version that is not x.y.z', { imageVersion: '1.0' }, /imageVersion "1.0" is not a semantic version; use major.minor.patch/],
+    ['a name outside the pattern', { imageName: 'web/server' }, /imageName "web\/server" is not a valid Image Builder name/],
+    ['a timeout the provider cannot honour', { timeout: Duration.hours(2) }, /timeout is 2 hours; it must be whole seconds from 1 minute to 55 minutes: .*waitForAvailable: false/],
+    ['a poll interval too short', { pollInterval: Duration.seconds(1) }, /pollInterval is 1 second; it must be whole seconds from 5 seconds to 5 minutes/],
+    ['a poll interval in fractions of a second', { pollInterval: Duration.millis(5500) }, /pollInterval is 5 seconds 500 millis; it must be whole seconds/],
+    ['a poll interval longer than the timeout', { timeout: Duration.minutes(2), pollInterval: Duration.minutes(3) }, /pollInterval \(3 minutes\) is longer than timeout \(2 minutes\)/],
+    ['a bad snapshot id', { disks: [DiskImage.fromSnapshot('vol-123')] }, /disks\[0\]: DiskImage.fromSnapshot: snapshotId "vol-123" is not an EBS snapshot id/],
+    ['an http URL', { disks: [DiskImage.fromUrl('http://example.com/a.vmdk')] }, /url "http:\/\/example.com\/a.vmdk" must be an s3:\/\/bucket\/key or https:\/\/ URL/],
+    ['a format on a snapshot', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: DiskImageFormat.VMDK })] }, /format "VMDK" does not apply to a snapshot/],
+  ])('rejects %s', (_name, props, message) => {
+    expect(() => image(newStack(), 'Img', props as Partial<VmImportImageProps>)).toThrow(message);
+  });
+
+  test('rejects more than 50 tags when the app synthesizes', () => {
+    const stack = newStack();
+    const tags: Record<string, string> = {};
+    for (let i = 0; i < 51; i++) tags[`k${i}`] = 'v';
+    image(stack, 'Img', { tags });
+    expect(() => Template.fromStack(stack)).toThrow(/the image has 51 tags; Image Builder accepts at most 50/);
+  });
+
+  test('warns when neither licenseType nor usageOperation is set', () => {
+    const stack = newStack();
+    image(stack, 'Img', { licenseType: undefined });
+    Annotations.fromStack(stack).hasWarning('/Stack/Img', Match.stringLikeRegexp('neither licenseType nor usageOperation is set'));
+  });
+
+  test('does not warn when the license type is set', () => {
+    const stack = newStack();
+    image(stack, 'Img');
+    expect(Annotations.fromStack(stack).findWarning('/Stack/Img', Match.stringLikeRegexp('licenseType'))).toHaveLength(0);
+  });
+});
+
+describe('importing an existing image', () => {
+  test('fromImageArn reads name and version from the ARN', () => {
+    const stack = newStack();
+    const img = VmImportImage.fromImageArn(stack, 'Existing', 'arn:aws:imagebuilder:us-east-1:123456789012:image/web-server/1.2.3/1');
+    expect(img.imageName).toEqual('web-server');
+    expect(img.imageVersion).toEqual('1.2.3');
+    expect(() => img.imageId).toThrow(/pass imageId/);
+  });
+
+  test('grantRead allows GetImage on the image', () => {
+    const stack = newStack();
+    const img = VmImportImage.fromImageAttributes(stack, 'Existing', { imageArn: 'arn:aws:imagebuilder:us-east-1:123456789012:image/web/1.0.0/1', imageId: 'ami-0123' });
+    const role = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
+    img.grantRead(role);
+    expect(img.imageId).toEqual('ami-0123');
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: [{ Action: 'imagebuilder:GetImage', Effect: 'Allow', Resource: 'arn:aws:imagebuilder:us-east-1:123456789012:image/web/1.0.0/1' }] },
+    });
+  });
+});
