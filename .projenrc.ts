@@ -59,6 +59,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-sdk-client-mock-jest',
   ],
 
+  // Snapshot tests of the integ.*.ts apps, checked by the test task.
+  experimentalIntegRunner: true,
+
   jestOptions: {
     // Snapshots are written on purpose (`npx projen test:update`), never in CI.
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
@@ -68,5 +71,32 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
 // Handler code is bundled into the Lambda assets, so it may import dev-only SDK clients.
 project.eslint?.allowDevDeps('src/handlers/**');
+
+project.eslint?.addLintPattern('examples');
+
+// Tests load the handler bundles, as the constructs do.
+const bundle = project.tasks.tryFind('bundle')!;
+project.testTask.prependSpawn(bundle);
+
+// The main job: synthesize the example app to cdk.out/ and check it with cfn-lint.
+const example = project.addTask('example', {
+  description: 'Synthesize the example app to cdk.out/ and check its templates with cfn-lint',
+});
+example.spawn(bundle);
+example.exec('rm -rf cdk.out');
+example.exec('ts-node --project test/tsconfig.json examples/app.ts', { env: { CDK_OUTDIR: 'cdk.out' } });
+example.exec('bash scripts/check-templates.sh cdk.out');
+
+// The README's test command, and what CI runs: the jsii compile (failing on any
+// warning, so an API other languages cannot use fails), unit and bundle tests,
+// eslint, integ snapshots, the bindings of every jsii language, and the example.
+const check = project.addTask('check', {
+  description: 'Compile with jsii, run every test and lint, generate all language bindings, check the example app',
+});
+check.spawn(bundle);
+check.exec('jsii --fail-on-warnings');
+check.spawn(project.testTask);
+check.exec('rm -rf dist/bindings && jsii-pacmak --code-only -t python -t java -t dotnet -t go -o dist/bindings');
+check.spawn(example);
 
 project.synth();

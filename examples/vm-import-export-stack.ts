@@ -1,0 +1,80 @@
+import * as path from 'path';
+import { Stack, StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { DiskImage, LicenseType, Platform, VmImportImage } from '../src';
+
+/**
+ * Where the example takes its VM disk from.
+ */
+export interface VmImportExportExampleProps extends StackProps {
+  /**
+   * A bucket holding the VM disk to import.
+   *
+   * @default - the small sample disk shipped beside this file, uploaded as an asset
+   */
+  readonly diskBucketName?: string;
+  /**
+   * The object key of the disk in `diskBucketName`.
+   *
+   * @default - the sample disk
+   */
+  readonly diskKey?: string;
+}
+
+/**
+ * The whole story in one stack: import a VM disk as an Image Builder image and
+ * build on it with a recipe whose parent is the imported image.
+ */
+export class VmImportExportExampleStack extends Stack {
+  public readonly imported: VmImportImage;
+
+  constructor(scope: Construct, id: string, props: VmImportExportExampleProps = {}) {
+    super(scope, id, props);
+
+    const disk = props.diskBucketName && props.diskKey
+      ? DiskImage.fromBucket(s3.Bucket.fromBucketName(this, 'Disks', props.diskBucketName), props.diskKey)
+      : DiskImage.fromAsset(path.join(__dirname, 'sample-disk.vmdk'));
+
+    this.imported = new VmImportImage(this, 'ImportedVm', {
+      disks: [disk],
+      platform: Platform.LINUX,
+      licenseType: LicenseType.BYOL,
+      imageName: 'example-imported-vm',
+      imageVersion: '1.0.0',
+      osVersion: 'Ubuntu 22',
+    });
+
+    const recipe = new imagebuilder.CfnImageRecipe(this, 'Recipe', {
+      name: 'example-hardened-vm',
+      version: '1.0.0',
+      parentImage: this.imported.imageArn,
+      components: [{ componentArn: this.formatArn({ service: 'imagebuilder', account: 'aws', resource: 'component', resourceName: 'update-linux/x.x.x' }) }],
+    });
+
+    // The build instance: Image Builder's documented instance policies.
+    const instanceRole = new iam.Role(this, 'BuildInstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
+        iam.ManagedPolicy.fromAwsManagedPolicyName('EC2InstanceProfileForImageBuilder'),
+      ],
+    });
+    const instanceProfile = new iam.CfnInstanceProfile(this, 'BuildInstanceProfile', { roles: [instanceRole.roleName] });
+    const infrastructure = new imagebuilder.CfnInfrastructureConfiguration(this, 'Infrastructure', {
+      name: 'example-build-infrastructure',
+      instanceProfileName: instanceProfile.ref,
+      instanceTypes: ['t3.medium'],
+      terminateInstanceOnFailure: true,
+    });
+
+    new imagebuilder.CfnImagePipeline(this, 'Pipeline', {
+      name: 'example-vm-pipeline',
+      imageRecipeArn: recipe.attrArn,
+      infrastructureConfigurationArn: infrastructure.attrArn,
+      status: 'ENABLED',
+    });
+  }
+}

@@ -1,0 +1,73 @@
+import { DeleteDistributionConfigurationCommand, ImagebuilderClient, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
+import { awsFailure, describeConfiguration } from './errors';
+import { errorMessage, errorName, truncate } from '../shared/util';
+
+/** The DistributionConfigurationArn pattern of the Image Builder API model. */
+const DISTRIBUTION_CONFIGURATION_ARN = /^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration\/[a-z0-9-_]+$/;
+
+/**
+ * Whether a physical id names a distribution configuration. A Create that failed
+ * before returning an ARN leaves a marker id instead, with nothing to delete.
+ */
+export function isDistributionConfigurationArn(physicalId: string): boolean {
+  return DISTRIBUTION_CONFIGURATION_ARN.test(physicalId);
+}
+
+/**
+ * Deletes the configuration. Already gone counts as deleted. Still referenced
+ * by an image pipeline fails with the pipelines to change, since only the user
+ * can decide whether to edit or delete them.
+ */
+export async function deleteDistributionConfiguration(
+  client: ImagebuilderClient,
+  physicalId: string,
+  name?: string,
+): Promise<void> {
+  if (!isDistributionConfigurationArn(physicalId)) {
+    console.log(`physical id ${JSON.stringify(physicalId)} is not a distribution configuration ARN: nothing to delete`);
+    return;
+  }
+  try {
+    await client.send(new DeleteDistributionConfigurationCommand({ distributionConfigurationArn: physicalId }));
+  } catch (err) {
+    switch (errorName(err)) {
+      case 'ResourceNotFoundException':
+        console.log(`${physicalId} no longer exists: nothing to delete`);
+        return;
+      case 'ResourceDependencyException':
+        throw await inUseFailure(client, physicalId, name, err);
+      default:
+        throw awsFailure('DeleteDistributionConfiguration', describeConfiguration(name, physicalId), err);
+    }
+  }
+}
+
+/** Names of the image pipelines (in this account and region) that use the configuration. */
+export async function pipelinesUsing(client: ImagebuilderClient, arn: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const page of paginateListImagePipelines({ client }, {})) {
+    for (const pipeline of page.imagePipelineList ?? []) {
+      if (pipeline.distributionConfigurationArn === arn) names.push(pipeline.name ?? pipeline.arn ?? '(unnamed)');
+    }
+  }
+  return names;
+}
+
+async function inUseFailure(client: ImagebuilderClient, arn: string, name: string | undefined, err: unknown): Promise<Error> {
+  const aws = `${errorName(err)}: ${truncate(errorMessage(err))}`;
+  let users: string;
+  try {
+    const pipelines = await pipelinesUsing(client, arn);
+    users = pipelines.length > 0
+      ? `image pipeline(s) ${truncate(pipelines.map((p) => JSON.stringify(p)).join(', '), 500)}`
+      : 'an Image Builder resource (no image pipeline in this region references it; an image build still running may)';
+  } catch (listErr) {
+    // Naming the pipelines is a courtesy: the message below is actionable without it.
+    users = `image pipeline(s) that could not be listed (${errorName(listErr)}: ${truncate(errorMessage(listErr), 200)})`;
+  }
+  return new Error(
+    `cannot delete ${describeConfiguration(name, arn)}: it is still used by ${users}. `
+    + 'Remove it from the image pipelines that use it (or delete those pipelines) first, then retry. '
+    + `AWS said: ${aws}`,
+  );
+}

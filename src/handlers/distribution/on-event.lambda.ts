@@ -1,0 +1,68 @@
+import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { clientToken } from '../shared/util';
+import type { VmDiskDistributionAttributes, VmDiskDistributionProperties } from '../types';
+import { createDistributionConfiguration } from './create';
+import { deleteDistributionConfiguration } from './delete';
+import { updateDistributionConfiguration } from './update';
+
+// Several distributions deploying at once can hit Image Builder's call rate
+// limit, and a failed onEvent fails the whole stack: retry a little longer.
+const imagebuilder = new ImagebuilderClient({ maxAttempts: 6 });
+
+/** What the aws-cdk-lib Provider framework expects back from onEvent. */
+export interface OnEventResponse {
+  readonly PhysicalResourceId: string;
+  readonly Data?: VmDiskDistributionAttributes;
+}
+
+/** onEvent of Custom::VmDiskDistribution (no isComplete: every call is synchronous). */
+export async function handler(event: CloudFormationCustomResourceEvent): Promise<OnEventResponse> {
+  // Never log the whole event: its ResponseURL is a presigned URL.
+  console.log(JSON.stringify({
+    RequestType: event.RequestType,
+    LogicalResourceId: event.LogicalResourceId,
+    RequestId: event.RequestId,
+    PhysicalResourceId: 'PhysicalResourceId' in event ? event.PhysicalResourceId : undefined,
+  }));
+
+  switch (event.RequestType) {
+    case 'Create': {
+      const props = readProperties(event.ResourceProperties);
+      const arn = await createDistributionConfiguration(imagebuilder, props, clientToken(event, 'CreateDistributionConfiguration'));
+      return respond(arn, props);
+    }
+    case 'Update': {
+      const props = readProperties(event.ResourceProperties);
+      const oldProps = event.OldResourceProperties as Partial<VmDiskDistributionProperties>;
+      if (props.Name !== oldProps.Name) {
+        // Names are unique and immutable: a new configuration, a new physical id,
+        // and CloudFormation deletes the old one once the stack update succeeds.
+        const arn = await createDistributionConfiguration(imagebuilder, props, clientToken(event, 'CreateDistributionConfiguration'));
+        return respond(arn, props);
+      }
+      await updateDistributionConfiguration(
+        imagebuilder, event.PhysicalResourceId, props, oldProps, clientToken(event, 'UpdateDistributionConfiguration'));
+      return respond(event.PhysicalResourceId, props);
+    }
+    case 'Delete': {
+      const name = (event.ResourceProperties as Partial<VmDiskDistributionProperties>).Name;
+      await deleteDistributionConfiguration(imagebuilder, event.PhysicalResourceId, name);
+      return { PhysicalResourceId: event.PhysicalResourceId };
+    }
+    default:
+      throw new Error(`unsupported RequestType ${JSON.stringify((event as { RequestType?: unknown }).RequestType)}`);
+  }
+}
+
+function readProperties(raw: Record<string, unknown>): VmDiskDistributionProperties {
+  const props = raw as Partial<VmDiskDistributionProperties>;
+  if (typeof props.Name !== 'string' || props.Name === '') {
+    throw new Error(`Name must be a non-empty string, got ${JSON.stringify(props.Name)}`);
+  }
+  return props as VmDiskDistributionProperties;
+}
+
+function respond(arn: string, props: VmDiskDistributionProperties): OnEventResponse {
+  return { PhysicalResourceId: arn, Data: { Arn: arn, Name: props.Name } };
+}

@@ -1,0 +1,104 @@
+import { createHash } from 'crypto';
+
+/**
+ * CloudFormation rejects a response over 4096 bytes, and the Reason and Data
+ * share that budget. Service messages are cut to this length.
+ */
+export const MAX_MESSAGE_LENGTH = 1000;
+
+/** Cuts a message so the custom resource response stays small. */
+export function truncate(message: string, max: number = MAX_MESSAGE_LENGTH): string {
+  return message.length <= max ? message : `${message.slice(0, max - 3)}...`;
+}
+
+/** The fields of a custom resource event that identify one request. */
+export interface RequestIdentity {
+  readonly StackId: string;
+  readonly LogicalResourceId: string;
+  readonly RequestId: string;
+}
+
+/**
+ * An idempotency token derived from the request, so that a retried invocation
+ * of the same request (same RequestId) sends the same token and AWS returns the
+ * first result instead of starting the work twice. UUID-shaped: 36 characters,
+ * within every client token limit the handlers meet (Image Builder: 36).
+ */
+export function clientToken(event: RequestIdentity, purpose: string): string {
+  const hex = createHash('sha256')
+    .update([purpose, event.StackId, event.LogicalResourceId, event.RequestId].join('\n'))
+    .digest('hex');
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20, 32)].join('-');
+}
+
+/** The error code the SDK reports (`name`), or `Code` on older shapes. */
+export function errorName(err: unknown): string {
+  const e = err as { name?: string; Code?: string; code?: string } | undefined;
+  return e?.name ?? e?.Code ?? e?.code ?? 'Error';
+}
+
+/** The service's own message, without a stack trace. */
+export function errorMessage(err: unknown): string {
+  const e = err as { message?: string } | undefined;
+  return e?.message ?? String(err);
+}
+
+const THROTTLING_CODES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  // Image Builder's throttling error (HTTP 429).
+  'CallRateLimitExceededException',
+  'ProvisionedThroughputExceededException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalError',
+  'InternalFailure',
+  'InternalServerError',
+  'InternalServerException',
+  'ServiceException',
+  'ServiceFailure',
+  'Unavailable',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/**
+ * Whether an error is worth waiting out: throttling, a 5xx, or a network
+ * failure. A poll that meets one reports "not complete yet" instead of failing.
+ */
+export function isTransient(err: unknown): boolean {
+  const e = err as { $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string } | undefined;
+  if (THROTTLING_CODES.has(errorName(err))) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) return true;
+  if (e?.$retryable) return true;
+  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(e?.code ?? '');
+}
+
+/** Parses a boolean custom resource property ("true"/"false"), with a default. */
+export function parseBoolean(value: string | boolean | undefined, defaultValue: boolean): boolean {
+  if (value === undefined || value === '') return defaultValue;
+  if (typeof value === 'boolean') return value;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new Error(`expected "true" or "false", got ${JSON.stringify(value)}`);
+}
+
+/** Parses an integer custom resource property ("3600"), with a default. */
+export function parseInteger(value: string | number | undefined, defaultValue: number): number {
+  if (value === undefined || value === '') return defaultValue;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n)) throw new Error(`expected an integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Waits; injected in tests so they do not sleep. */
+export type Sleep = (ms: number) => Promise<void>;
+export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,334 @@
+import {
+  CreateDistributionConfigurationCommand,
+  DeleteDistributionConfigurationCommand,
+  ForbiddenException,
+  ImagebuilderClient,
+  ListImagePipelinesCommand,
+  ResourceAlreadyExistsException,
+  ResourceDependencyException,
+  ResourceNotFoundException,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateDistributionConfigurationCommand,
+} from '@aws-sdk/client-imagebuilder';
+import type {
+  CloudFormationCustomResourceCreateEvent,
+  CloudFormationCustomResourceDeleteEvent,
+  CloudFormationCustomResourceEvent,
+  CloudFormationCustomResourceUpdateEvent,
+} from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { handler } from '../../../src/handlers/distribution/on-event.lambda';
+import { expectValidRequests } from '../../support/api-model';
+
+const imagebuilder = mockClient(ImagebuilderClient);
+
+const ARN = 'arn:aws:imagebuilder:eu-west-1:123456789012:distribution-configuration/vm-disks';
+const NEW_ARN = 'arn:aws:imagebuilder:eu-west-1:123456789012:distribution-configuration/vm-disks-v2';
+const LAUNCH_TEMPLATE = 'lt-0123456789abcdef0';
+
+/** As CloudFormation delivers it: every scalar a string. */
+const DISTRIBUTIONS = [{
+  region: 'eu-west-1',
+  s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'exports-bucket', s3Prefix: 'disks/' },
+  amiDistributionConfiguration: { name: 'vm-disks-{{ imagebuilder:buildDate }}', amiTags: { Exported: 'true', Copies: '6' } },
+  fastLaunchConfigurations: [{
+    enabled: 'true',
+    maxParallelLaunches: '6',
+    snapshotConfiguration: { targetResourceCount: '5' },
+    launchTemplate: { launchTemplateId: LAUNCH_TEMPLATE, launchTemplateVersion: '3' },
+    accountId: '123456789012',
+  }],
+  launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, accountId: '123456789012', setDefaultVersion: 'false' }],
+}];
+
+/** What the API must receive: booleans and integers restored, strings (even "true" and "6") kept. */
+const RESTORED = [{
+  region: 'eu-west-1',
+  s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'exports-bucket', s3Prefix: 'disks/' },
+  amiDistributionConfiguration: { name: 'vm-disks-{{ imagebuilder:buildDate }}', amiTags: { Exported: 'true', Copies: '6' } },
+  fastLaunchConfigurations: [{
+    enabled: true,
+    maxParallelLaunches: 6,
+    snapshotConfiguration: { targetResourceCount: 5 },
+    launchTemplate: { launchTemplateId: LAUNCH_TEMPLATE, launchTemplateVersion: '3' },
+    accountId: '123456789012',
+  }],
+  launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, accountId: '123456789012', setDefaultVersion: false }],
+}];
+
+const EXPORT_ONLY = [{
+  region: 'eu-west-1',
+  s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'RAW', s3Bucket: 'exports-bucket' },
+}];
+
+const COMMON = {
+  ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:provider',
+  ResponseURL: 'https://cloudformation-custom-resource-response.example/presigned',
+  StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/vm/11111111-2222-3333-4444-555555555555',
+  LogicalResourceId: 'Distribution',
+  ResourceType: 'Custom::VmDiskDistribution',
+};
+
+function props(overrides: Record<string, unknown> = {}) {
+  return { ServiceToken: COMMON.ServiceToken, Name: 'vm-disks', Description: 'VM disks', Distributions: EXPORT_ONLY, ...overrides };
+}
+
+function createEvent(resourceProps: Record<string, unknown>, requestId = 'request-1'): CloudFormationCustomResourceCreateEvent {
+  return { ...COMMON, RequestType: 'Create', RequestId: requestId, ResourceProperties: props(resourceProps) };
+}
+
+type OldProperties = CloudFormationCustomResourceUpdateEvent['OldResourceProperties'];
+
+function updateEvent(resourceProps: Record<string, unknown>, oldProps: OldProperties): CloudFormationCustomResourceUpdateEvent {
+  return {
+    ...COMMON,
+    RequestType: 'Update',
+    RequestId: 'request-2',
+    PhysicalResourceId: ARN,
+    ResourceProperties: props(resourceProps),
+    OldResourceProperties: oldProps,
+  };
+}
+
+function deleteEvent(physicalId = ARN): CloudFormationCustomResourceDeleteEvent {
+  return { ...COMMON, RequestType: 'Delete', RequestId: 'request-3', PhysicalResourceId: physicalId, ResourceProperties: props() };
+}
+
+beforeEach(() => {
+  imagebuilder.reset();
+  jest.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  expectValidRequests(imagebuilder, 'imagebuilder');
+});
+
+describe('create', () => {
+  test('sends booleans and integers restored from their string form, and keeps strings', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(createEvent({ Distributions: DISTRIBUTIONS, Tags: { team: 'vm' } }));
+
+    const input = imagebuilder.commandCalls(CreateDistributionConfigurationCommand)[0].args[0].input;
+    expect(input).toEqual({
+      name: 'vm-disks',
+      description: 'VM disks',
+      distributions: RESTORED,
+      tags: { team: 'vm' },
+      clientToken: expect.any(String),
+    });
+  });
+
+  test('returns the new ARN as physical id and Arn and Name as Data', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await expect(handler(createEvent({}))).resolves.toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'vm-disks' } });
+  });
+
+  test('sends a 36-character client token derived from the request: the same for a retry, another for a new request', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(createEvent({}, 'request-1'));
+    await handler(createEvent({}, 'request-1'));
+    await handler(createEvent({}, 'request-9'));
+
+    const tokens = imagebuilder.commandCalls(CreateDistributionConfigurationCommand).map((c) => c.args[0].input.clientToken);
+    expect(tokens[0]).toHaveLength(36);
+    expect(tokens[1]).toEqual(tokens[0]);
+    expect(tokens[2]).not.toEqual(tokens[0]);
+  });
+
+  test('omits tags and an empty description rather than sending empty values', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(createEvent({ Description: '', Tags: {} }));
+
+    const input = imagebuilder.commandCalls(CreateDistributionConfigurationCommand)[0].args[0].input;
+    expect(input.tags).toBeUndefined();
+    expect(input.description).toBeUndefined();
+  });
+
+  test('an AWS error surfaces its code and message', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).rejects(new ResourceAlreadyExistsException({
+      message: 'The resource vm-disks already exists.',
+      $metadata: {},
+    }));
+
+    await expect(handler(createEvent({}))).rejects.toThrow(
+      'CreateDistributionConfiguration failed for distribution configuration "vm-disks": ResourceAlreadyExistsException: The resource vm-disks already exists.',
+    );
+  });
+
+  test('a long AWS message is truncated so the response stays under 4096 bytes', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'x'.repeat(10_000), $metadata: {} }));
+
+    const error = await handler(createEvent({})).catch((e: Error) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain('ForbiddenException: xxx');
+    expect((error as Error).message.length).toBeLessThan(1200);
+  });
+
+  test('a bad boolean fails with the path of the value, before any call', async () => {
+    const distributions = [{ ...DISTRIBUTIONS[0], launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, setDefaultVersion: 'yes' }] }];
+
+    await expect(handler(createEvent({ Distributions: distributions }))).rejects.toThrow(
+      'Distributions[0].launchTemplateConfigurations[0].setDefaultVersion: expected "true" or "false", got "yes"',
+    );
+    expect(imagebuilder).not.toHaveReceivedAnyCommand();
+  });
+
+  test('a bad integer fails with the path of the value, before any call', async () => {
+    const distributions = [{ ...DISTRIBUTIONS[0], fastLaunchConfigurations: [{ enabled: 'true', snapshotConfiguration: { targetResourceCount: '5 copies' } }] }];
+
+    await expect(handler(createEvent({ Distributions: distributions }))).rejects.toThrow(
+      'Distributions[0].fastLaunchConfigurations[0].snapshotConfiguration.targetResourceCount: expected an integer, got "5 copies"',
+    );
+    expect(imagebuilder).not.toHaveReceivedAnyCommand();
+  });
+
+  test('a missing Name fails before any call', async () => {
+    await expect(handler(createEvent({ Name: undefined }))).rejects.toThrow('Name must be a non-empty string');
+    expect(imagebuilder).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('update', () => {
+  test('a new name creates a new configuration with a new physical id', async () => {
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: NEW_ARN });
+
+    const result = await handler(updateEvent({ Name: 'vm-disks-v2' }, props()));
+
+    expect(result).toEqual({ PhysicalResourceId: NEW_ARN, Data: { Arn: NEW_ARN, Name: 'vm-disks-v2' } });
+    expect(imagebuilder).toHaveReceivedCommandWith(CreateDistributionConfigurationCommand, { name: 'vm-disks-v2' });
+    expect(imagebuilder).not.toHaveReceivedCommand(UpdateDistributionConfigurationCommand);
+  });
+
+  test('the same name updates in place with restored distributions and keeps the physical id', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    const result = await handler(updateEvent({ Distributions: DISTRIBUTIONS, Description: 'VM disks, v2' }, props()));
+
+    expect(result).toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'vm-disks' } });
+    const input = imagebuilder.commandCalls(UpdateDistributionConfigurationCommand)[0].args[0].input;
+    expect(input).toEqual({
+      distributionConfigurationArn: ARN,
+      description: 'VM disks, v2',
+      distributions: RESTORED,
+      clientToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    expect(imagebuilder).not.toHaveReceivedCommand(CreateDistributionConfigurationCommand);
+  });
+
+  test('tags: TagResource for added or changed keys and UntagResource for removed keys only', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(updateEvent(
+      { Tags: { keep: 'same', change: 'new', add: 'added' } },
+      props({ Tags: { keep: 'same', change: 'old', remove: 'gone' } }),
+    ));
+
+    expect(imagebuilder).toHaveReceivedCommandTimes(TagResourceCommand, 1);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: ARN, tags: { change: 'new', add: 'added' } });
+    expect(imagebuilder).toHaveReceivedCommandTimes(UntagResourceCommand, 1);
+    expect(imagebuilder).toHaveReceivedCommandWith(UntagResourceCommand, { resourceArn: ARN, tagKeys: ['remove'] });
+  });
+
+  test('unchanged tags make no tagging call', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(updateEvent({ Tags: { team: 'vm' } }, props({ Tags: { team: 'vm' } })));
+
+    expect(imagebuilder).not.toHaveReceivedCommand(TagResourceCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(UntagResourceCommand);
+  });
+
+  test('old properties without Tags do not crash: every new tag is added', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+    const { ServiceToken, Name } = props();
+
+    await handler(updateEvent({ Tags: { team: 'vm' } }, { ServiceToken, Name }));
+
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: ARN, tags: { team: 'vm' } });
+    expect(imagebuilder).not.toHaveReceivedCommand(UntagResourceCommand);
+  });
+
+  test('an AWS error surfaces its code and message', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'not authorized', $metadata: {} }));
+
+    await expect(handler(updateEvent({}, props()))).rejects.toThrow(
+      `UpdateDistributionConfiguration failed for distribution configuration "vm-disks" (${ARN}): ForbiddenException: not authorized`,
+    );
+  });
+});
+
+describe('delete', () => {
+  test('deletes the configuration named by the physical id', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+  });
+
+  test('a configuration that is already gone counts as deleted', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new ResourceNotFoundException({
+      message: `The distribution configuration ${ARN} cannot be found.`,
+      $metadata: {},
+    }));
+
+    await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
+  });
+
+  test('a configuration still in use fails naming the image pipelines that use it', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new ResourceDependencyException({
+      message: 'Resource dependency error: the distribution configuration is used by an image pipeline.',
+      $metadata: {},
+    }));
+    imagebuilder.on(ListImagePipelinesCommand)
+      .resolvesOnce({ imagePipelineList: [{ name: 'other-pipeline', distributionConfigurationArn: NEW_ARN }], nextToken: 'page-2' })
+      .resolvesOnce({ imagePipelineList: [{ name: 'nightly-export', distributionConfigurationArn: ARN }] });
+
+    const error = await handler(deleteEvent()).catch((e: Error) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    expect(message).toContain(`distribution configuration "vm-disks" (${ARN})`);
+    expect(message).toContain('image pipeline(s) "nightly-export"');
+    expect(message).not.toContain('other-pipeline');
+    expect(message).toContain('Remove it from the image pipelines that use it');
+    expect(message).toContain('ResourceDependencyException: Resource dependency error');
+    expect(imagebuilder).toHaveReceivedCommandWith(ListImagePipelinesCommand, { nextToken: 'page-2' });
+  });
+
+  test('a configuration still in use fails with an actionable message even when the pipelines cannot be listed', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new ResourceDependencyException({ message: 'in use', $metadata: {} }));
+    imagebuilder.on(ListImagePipelinesCommand).rejects(new ForbiddenException({ message: 'no list permission', $metadata: {} }));
+
+    await expect(handler(deleteEvent())).rejects.toThrow(
+      /cannot delete distribution configuration "vm-disks".*could not be listed \(ForbiddenException: no list permission\).*Remove it from the image pipelines that use it.*ResourceDependencyException: in use/,
+    );
+  });
+
+  test('the marker id of a failed create makes no calls', async () => {
+    const marker = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
+
+    await expect(handler(deleteEvent(marker))).resolves.toEqual({ PhysicalResourceId: marker });
+    expect(imagebuilder).not.toHaveReceivedAnyCommand();
+  });
+
+  test('another AWS error surfaces its code and message', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'not authorized', $metadata: {} }));
+
+    await expect(handler(deleteEvent())).rejects.toThrow('DeleteDistributionConfiguration failed for distribution configuration "vm-disks"');
+    await expect(handler(deleteEvent())).rejects.toThrow('ForbiddenException: not authorized');
+  });
+});
+
+test('an unknown RequestType fails explicitly', async () => {
+  const event = { ...createEvent({}), RequestType: 'Replace' } as unknown as CloudFormationCustomResourceEvent;
+
+  await expect(handler(event)).rejects.toThrow('unsupported RequestType "Replace"');
+  expect(imagebuilder).not.toHaveReceivedAnyCommand();
+});
