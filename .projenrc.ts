@@ -73,10 +73,21 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.eslint?.allowDevDeps('src/handlers/**');
 
 project.eslint?.addLintPattern('examples');
+project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
 
 // Tests load the handler bundles, as the constructs do.
 const bundle = project.tasks.tryFind('bundle')!;
 project.testTask.prependSpawn(bundle);
+
+// Integ snapshots: synthesize without type-checking (check runs tsc over test/ once),
+// and rewrite snapshots without deploying (no AWS account is needed to update them).
+const INTEG_APP = '--app "ts-node --transpile-only {filePath}"';
+for (const [name, extra] of [['integ', ''], ['integ:update', ' --update-on-failed --dry-run']]) {
+  const task = project.tasks.tryFind(name)!;
+  task.reset(`integ-runner --language typescript ${INTEG_APP}${extra}`, { receiveArgs: true });
+  task.env('TS_NODE_PROJECT', 'test/tsconfig.json');
+}
+project.gitignore.exclude('test/*.snapshot/asset.*');
 
 // The main job: synthesize the example app to cdk.out/ and check it with cfn-lint.
 const example = project.addTask('example', {
@@ -95,6 +106,7 @@ const check = project.addTask('check', {
 });
 check.spawn(bundle);
 check.exec('jsii --fail-on-warnings');
+check.exec('tsc --noEmit -p test/tsconfig.json');
 check.spawn(project.testTask);
 check.exec('rm -rf dist/bindings && jsii-pacmak --code-only -t python -t java -t dotnet -t go -o dist/bindings');
 check.spawn(example);

@@ -1,0 +1,12 @@
+import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
+import { App } from 'aws-cdk-lib';
+import { VmImportExportExampleStack } from '../examples/vm-import-export-stack';
+
+// The example app as an integration test: deployed, the imported image must be AVAILABLE.
+const app = new App();
+const stack = new VmImportExportExampleStack(app, 'VmImportExportInteg');
+const integ = new IntegTest(app, 'VmImportExport', { testCases: [stack] });
+integ.assertions
+  .awsApiCall('imagebuilder', 'GetImage', { imageBuildVersionArn: stack.imported.imageArn })
+  .expect(ExpectedResult.objectLike({ image: { state: { status: 'AVAILABLE' } } }));
+app.synth();
