@@ -57,6 +57,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/aws-lambda',
     'aws-sdk-client-mock',
     'aws-sdk-client-mock-jest',
+    '@cloud-copilot/iam-simulate',
+    'cdk-nag',
   ],
 
   // Snapshot tests of the integ.*.ts apps, checked by the test task.
@@ -73,6 +75,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.eslint?.allowDevDeps('src/handlers/**');
 
 project.eslint?.addLintPattern('examples');
+project.tsconfigDev.addInclude('../examples/**/*.ts');
 project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
 
 // Tests load the handler bundles, as the constructs do.

@@ -1,7 +1,7 @@
 import * as path from 'path';
+import { Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3_assets from 'aws-cdk-lib/aws-s3-assets';
-import { Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { DiskImageFormat } from './enums';
 

@@ -2,3 +2,4 @@ export * from './enums';
 export * from './disk-image';
 export * from './service-role';
 export * from './vm-import-image';
+export * from './vm-disk-distribution';

@@ -1,9 +1,9 @@
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Stack } from 'aws-cdk-lib';
-import { grantReadDisk, grantUseKey, grantWriteExport } from './private/grants';
 import { Construct } from 'constructs';
+import { grantReadDisk, grantUseKey, grantWriteExport } from './private/grants';
 
 /**
  * Properties of a VM Import/Export service role.

@@ -1,10 +1,10 @@
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   Annotations, ArnFormat, CfnResource, CustomResource, Duration, Fn, IResource, ITaggable, Lazy, Names,
   RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';

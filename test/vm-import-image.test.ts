@@ -2,6 +2,7 @@ import * as path from 'path';
 import { App, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -157,8 +158,10 @@ describe('VmImportImage resource', () => {
   test('a recipe in the same stack can use the image as its parent', () => {
     const stack = newStack();
     const img = image(stack, 'Web');
-    new (require('aws-cdk-lib/aws-imagebuilder').CfnImageRecipe)(stack, 'Recipe', {
-      name: 'web', version: '1.0.0', parentImage: img.imageArn,
+    new imagebuilder.CfnImageRecipe(stack, 'Recipe', {
+      name: 'web',
+      version: '1.0.0',
+      parentImage: img.imageArn,
       components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
     });
     Template.fromStack(stack).hasResourceProperties('AWS::ImageBuilder::ImageRecipe', {

@@ -1,5 +1,5 @@
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { createProvider, functionRole, stackSingleton } from './handler-provider';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';

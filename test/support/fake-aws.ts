@@ -41,6 +41,11 @@ export interface ImportPlan {
   readonly failMessage?: string;
   /** Set: the task completes, but Image Builder marks the image FAILED with this reason. */
   readonly imageFailureReason?: string;
+  /**
+   * GetImage calls after the task ended during which the image still reads PENDING:
+   * Image Builder follows the task asynchronously. Default 0.
+   */
+  readonly imageLag?: number;
 }
 
 export interface FakeImportTask {
@@ -75,6 +80,8 @@ export interface FakeImage {
   readonly input: any;
   tags: Record<string, string>;
   cancelled: boolean;
+  /** GetImage calls answered since the import task ended (see ImportPlan.imageLag). */
+  getsAfterTaskEnded: number;
   /** Set by a test: DeleteImage answers ResourceDependencyException (shared, or used by a recipe). */
   inUse: boolean;
 }
@@ -537,8 +544,10 @@ export class FakeAws {
     const wire: string[] = [];
     const input = decodeRestJsonInput(model, match.operation, match.labels, request, wire);
     this.admit('imagebuilder', match.operation, input, request, wire);
-    const output = { requestId, ...(this.imageBuilderOperation(match.operation, input) as object) };
     const outputShape = model.operations[match.operation].output?.shape;
+    const result = this.imageBuilderOperation(match.operation, input) as object;
+    // Image Builder answers with its requestId wherever the output has the member.
+    const output = outputShape && model.shapes[outputShape].members?.requestId ? { requestId, ...result } : result;
     if (outputShape) {
       const problems = validateShape('imagebuilder', outputShape, output);
       if (problems.length > 0) throw new Error(`the fake's own ${match.operation} response breaks the model: ${problems.join('; ')}`);
@@ -549,7 +558,7 @@ export class FakeAws {
   private imageBuilderOperation(operation: string, input: any): unknown {
     switch (operation) {
       case 'ImportVmImage': return this.importVmImage(input);
-      case 'GetImage': return { image: this.imageView(this.image(input.imageBuildVersionArn)) };
+      case 'GetImage': return this.getImage(input);
       case 'CancelImageCreation': return this.cancelImageCreation(input);
       case 'DeleteImage': return this.deleteImage(input);
       case 'CreateDistributionConfiguration': return this.createDistributionConfiguration(input);
@@ -590,6 +599,7 @@ export class FakeAws {
       input,
       tags: { ...(input.tags ?? {}) },
       cancelled: false,
+      getsAfterTaskEnded: 0,
       inUse: false,
     });
     return { imageArn: arn, clientToken: input.clientToken };
@@ -605,11 +615,19 @@ export class FakeAws {
   imageStatus(image: FakeImage): { status: string; reason?: string } {
     if (image.cancelled) return { status: 'CANCELLED', reason: 'Image creation cancelled by the user' };
     const task = this.importTasks.get(image.vmImportTaskId);
-    if (!task || task.status === 'active') return { status: 'PENDING' };
+    if (!task || task.status === 'active' || image.getsAfterTaskEnded < (task.plan.imageLag ?? 0)) return { status: 'PENDING' };
     if (task.status === 'completed') {
       return task.plan.imageFailureReason !== undefined ? { status: 'FAILED', reason: task.plan.imageFailureReason } : { status: 'AVAILABLE' };
     }
-    return { status: 'FAILED', reason: `VM import task ${task.id} failed: ${task.statusMessage ?? task.status}` };
+    // state.reason is at most 1024 characters in the model.
+    return { status: 'FAILED', reason: `VM import task ${task.id} failed: ${task.statusMessage ?? task.status}`.slice(0, 1024) };
+  }
+
+  private getImage(input: any): unknown {
+    const image = this.image(input.imageBuildVersionArn);
+    const view = this.imageView(image);
+    if (this.importTasks.get(image.vmImportTaskId)?.status !== 'active') image.getsAfterTaskEnded++;
+    return { image: view };
   }
 
   private imageView(image: FakeImage): Record<string, unknown> {
@@ -704,7 +722,11 @@ export class FakeAws {
     const c = this.distributionConfiguration(input.distributionConfigurationArn);
     return {
       distributionConfiguration: {
-        arn: c.arn, name: c.name, distributions: c.distributions, timeoutMinutes: 720, dateCreated: '2024-01-01T00:00:00.000Z',
+        arn: c.arn,
+        name: c.name,
+        distributions: c.distributions,
+        timeoutMinutes: 720,
+        dateCreated: '2024-01-01T00:00:00.000Z',
         ...(c.description ? { description: c.description } : {}),
         ...(Object.keys(c.tags).length > 0 ? { tags: c.tags } : {}),
       },

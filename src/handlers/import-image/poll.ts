@@ -1,0 +1,68 @@
+import type { ImportImageTask } from '@aws-sdk/client-ec2';
+import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
+import {
+  attributes, awsFailure, describeImportTask, FAILED_IMAGE_STATES, FAILED_TASK_STATES, ImportIds, ImportImageDeps,
+  IsCompleteEvent, IsCompleteResponse, parsePhysicalId, reportedAmi, timeoutSeconds,
+} from './common';
+import { errorMessage, errorName, isTransient, parseBoolean, truncate } from '../shared/util';
+
+const NOT_COMPLETE: IsCompleteResponse = { IsComplete: false };
+
+/**
+ * One look at the import: complete once Image Builder marks the image AVAILABLE,
+ * a thrown error when the import failed or the deadline passed (the rollback
+ * Delete then cancels it), not complete otherwise.
+ */
+export async function pollImport(event: IsCompleteEvent, deps: ImportImageDeps): Promise<IsCompleteResponse> {
+  const ids = parsePhysicalId(event.PhysicalResourceId);
+  if (!ids) throw new Error(truncate(`physical id ${JSON.stringify(event.PhysicalResourceId)} names no VM import`));
+  const props = event.ResourceProperties;
+  if (!parseBoolean(props.WaitForAvailable, true)) {
+    return { IsComplete: true, Data: attributes(ids, props) };
+  }
+
+  let task: ImportImageTask | undefined;
+  let image: Image | undefined;
+  try {
+    // Undefined once EC2 forgets the task (7 days), e.g. on an in-place update of an old import.
+    task = await describeImportTask(deps.ec2, ids.importTaskId);
+    image = (await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: ids.imageArn }))).image;
+  } catch (err) {
+    // Any throw fails the resource at once; throttling and 5xx only mean "ask again".
+    if (!isTransient(err)) throw awsFailure('polling the VM import', err);
+    console.log(`transient error while polling (${errorName(err)}: ${truncate(errorMessage(err), 200)})`);
+    throwIfPastDeadline(event, ids, task, image, deps);
+    return NOT_COMPLETE;
+  }
+
+  if (task && FAILED_TASK_STATES.has(task.Status ?? '')) {
+    throw new Error(truncate(`VM import ${ids.importTaskId} failed: ${task.StatusMessage ?? `task ${task.Status} without a status message`}`));
+  }
+  const status = image?.state?.status;
+  if (status && FAILED_IMAGE_STATES.has(status)) {
+    throw new Error(truncate(`Image Builder image ${ids.imageArn} is ${status}: ${image?.state?.reason ?? 'no reason given'}`));
+  }
+  if (status === 'AVAILABLE') {
+    const imageId = reportedAmi(image, ids.imageArn) ?? (task?.Status === 'completed' ? task.ImageId : undefined);
+    if (imageId) return { IsComplete: true, Data: attributes(ids, props, imageId) };
+  }
+  throwIfPastDeadline(event, ids, task, image, deps);
+  console.log(`waiting: task ${task?.Status ?? 'unknown'} ${task?.StatusMessage ?? ''} ${task?.Progress ?? ''}; image ${status ?? 'unknown'}`);
+  return NOT_COMPLETE;
+}
+
+function throwIfPastDeadline(
+  event: IsCompleteEvent, ids: ImportIds, task: ImportImageTask | undefined, image: Image | undefined, deps: ImportImageDeps,
+): void {
+  const deadline = Number(event.Deadline);
+  // No deadline (an event from before deadlines existed): the Provider's own total timeout still applies.
+  if (event.Deadline === undefined || event.Deadline === '' || !Number.isFinite(deadline) || deps.now() <= deadline) return;
+  const taskState = task
+    ? `task ${task.Status ?? 'unknown'}${task.StatusMessage ? ` "${task.StatusMessage}"` : ''}${task.Progress ? `, ${task.Progress}% done` : ''}`
+    : 'task status unknown';
+  const imageState = `image ${image?.state?.status ?? 'status unknown'}`;
+  throw new Error(truncate(
+    `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${timeoutSeconds(event.ResourceProperties)} seconds ` +
+    `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback; raise timeoutSeconds if the disk needs longer.`,
+  ));
+}

@@ -1,0 +1,180 @@
+/**
+ * The SHIPPED distribution handler (assets/handlers/distribution/on-event.lambda/index.js),
+ * run by plain `node` against the fake Image Builder endpoint. Proves the bundle turns
+ * CloudFormation's strings back into the API's booleans and integers ON THE WIRE,
+ * and that create, update and delete behave against a stateful service.
+ */
+import { FakeAws } from '../support/fake-aws';
+import { BundleError, bundleFile, cfnEvent, invokeBundle, RunBundleOptions } from '../support/run-bundle';
+
+jest.setTimeout(60_000);
+
+const RESOURCE_TYPE = 'Custom::VmDiskDistribution';
+const CREATE_FAILED_MARKER = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
+const LAUNCH_TEMPLATE = 'lt-0123456789abcdef0';
+
+let fake: FakeAws;
+let onEventFile: string;
+
+beforeAll(() => {
+  onEventFile = bundleFile('distribution', 'on-event');
+});
+
+beforeEach(async () => {
+  fake = await FakeAws.start();
+});
+
+afterEach(async () => {
+  await fake.close();
+  // Every request any test sent must be one AWS accepts.
+  expect(fake.problems).toEqual([]);
+});
+
+function opts(): RunBundleOptions {
+  return { endpoint: fake.url };
+}
+
+/** ResourceProperties as CloudFormation delivers them: booleans and numbers as strings. */
+function props(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    Name: 'bundle-test-distribution',
+    Description: 'VM disks for the datacenter',
+    Distributions: [
+      {
+        region: 'us-east-1',
+        amiDistributionConfiguration: { name: 'exported-{{ imagebuilder:buildDate }}', amiTags: { purpose: 'export' } },
+        s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'VMDK', s3Bucket: 'vm-exports', s3Prefix: 'images/' },
+        launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, setDefaultVersion: 'true' }],
+        fastLaunchConfigurations: [{
+          enabled: 'false',
+          maxParallelLaunches: '6',
+          snapshotConfiguration: { targetResourceCount: '5' },
+          launchTemplate: { launchTemplateId: LAUNCH_TEMPLATE, launchTemplateVersion: '1' },
+        }],
+      },
+      {
+        region: 'eu-west-1',
+        s3ExportConfiguration: { roleName: 'vmimport', diskImageFormat: 'RAW', s3Bucket: 'vm-exports-eu' },
+      },
+    ],
+    Tags: { team: 'platform', stage: 'test' },
+    ...overrides,
+  };
+}
+
+function event(type: 'Create' | 'Update' | 'Delete', p: Record<string, unknown>, options: Parameters<typeof cfnEvent>[2] = {}) {
+  return cfnEvent(type, p, { resourceType: RESOURCE_TYPE, logicalResourceId: 'Distribution', ...options });
+}
+
+async function onEvent(request: Record<string, any>): Promise<any> {
+  return invokeBundle(onEventFile, request, opts());
+}
+
+async function failure(promise: Promise<unknown>): Promise<BundleError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof BundleError) return err;
+    throw err;
+  }
+  throw new Error('the handler succeeded; a failure was expected');
+}
+
+describe('distribution bundle over the wire', () => {
+  test('create, in-place update, rename, then both deletes: typed members on the wire, nothing left behind', async () => {
+    const created = await onEvent(event('Create', props()));
+    const arn = 'arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/bundle-test-distribution';
+    expect(created).toEqual({ PhysicalResourceId: arn, Data: { Arn: arn, Name: 'bundle-test-distribution' } });
+
+    // The JSON that crossed the wire has real booleans and integers.
+    const sent = fake.callsOf('CreateDistributionConfiguration')[0].input;
+    expect(sent.distributions[0].launchTemplateConfigurations[0].setDefaultVersion).toBe(true);
+    expect(sent.distributions[0].fastLaunchConfigurations[0]).toEqual({
+      enabled: false,
+      maxParallelLaunches: 6,
+      snapshotConfiguration: { targetResourceCount: 5 },
+      launchTemplate: { launchTemplateId: LAUNCH_TEMPLATE, launchTemplateVersion: '1' },
+    });
+    expect(sent.distributions[1]).toEqual((props().Distributions as any[])[1]);
+    expect(sent).toMatchObject({ name: 'bundle-test-distribution', description: 'VM disks for the datacenter', tags: { team: 'platform', stage: 'test' } });
+    expect(sent.clientToken).toMatch(/^[0-9a-f-]{36}$/);
+
+    // Same name: updated in place, tags brought in line.
+    const base = props() as { Distributions: any[] };
+    const updatedProps = props({
+      Description: 'VM disks, updated',
+      Distributions: [{ ...base.Distributions[0], fastLaunchConfigurations: [{ enabled: 'true', maxParallelLaunches: '8' }] }],
+      Tags: { team: 'platform', owner: 'bundle' },
+    });
+    const updated = await onEvent(event('Update', updatedProps, { physicalResourceId: arn, oldResourceProperties: props() }));
+    expect(updated.PhysicalResourceId).toBe(arn);
+    const stored = fake.distributionConfigurations.get(arn)!;
+    expect(stored.description).toBe('VM disks, updated');
+    expect(stored.distributions).toHaveLength(1);
+    expect(stored.distributions[0].fastLaunchConfigurations).toEqual([{ enabled: true, maxParallelLaunches: 8 }]);
+    expect(stored.tags).toEqual({ team: 'platform', owner: 'bundle' });
+
+    // A new name: a new configuration and a new id; CloudFormation then deletes the old one.
+    const renamedProps = { ...updatedProps, Name: 'bundle-test-distribution-2' };
+    const renamed = await onEvent(event('Update', renamedProps, { physicalResourceId: arn, oldResourceProperties: updatedProps }));
+    expect(renamed.PhysicalResourceId).toBe(`${arn}-2`);
+    expect(fake.distributionConfigurations.size).toBe(2);
+
+    await onEvent(event('Delete', updatedProps, { physicalResourceId: arn }));
+    await onEvent(event('Delete', renamedProps, { physicalResourceId: renamed.PhysicalResourceId }));
+    expect(fake.distributionConfigurations.size).toBe(0);
+  });
+
+  test('the same Create delivered twice (same RequestId) makes one configuration', async () => {
+    const create = event('Create', props());
+    const first = await onEvent(create);
+    const again = await onEvent(create);
+    expect(again.PhysicalResourceId).toBe(first.PhysicalResourceId);
+    expect(fake.callsOf('CreateDistributionConfiguration')).toHaveLength(2);
+    expect(fake.distributionConfigurations.size).toBe(1);
+  });
+
+  test('a rejected create fails with the Image Builder code and message', async () => {
+    await onEvent(event('Create', props()));
+    // Another stack's resource with the same name (another RequestId, so another token).
+    const err = await failure(onEvent(event('Create', props())));
+    expect(err.message).toContain('CreateDistributionConfiguration failed for distribution configuration "bundle-test-distribution"');
+    expect(err.message).toContain('ResourceAlreadyExistsException: The distribution configuration');
+  });
+
+  test('throttled creates are retried by the bundled client and succeed', async () => {
+    fake.throttle('imagebuilder', 2, ['CreateDistributionConfiguration']);
+    const created = await onEvent(event('Create', props()));
+    expect(fake.callsOf('CreateDistributionConfiguration')).toHaveLength(3);
+    expect(fake.distributionConfigurations.has(created.PhysicalResourceId)).toBe(true);
+  });
+
+  test('delete while a pipeline uses it names the pipeline; afterwards delete, delete again and the marker succeed', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+    // Two pages of pipelines: the one that matters is on the second.
+    fake.pipelinePageSize = 1;
+    fake.addPipeline('unrelated-pipeline', 'arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/other');
+    fake.addPipeline('nightly-export', arn);
+    const err = await failure(onEvent(event('Delete', props(), { physicalResourceId: arn })));
+    expect(err.message).toContain('"nightly-export"');
+    expect(err.message).not.toContain('unrelated-pipeline');
+    expect(err.message).toContain('ResourceDependencyException');
+    expect(fake.distributionConfigurations.has(arn)).toBe(true);
+
+    fake.pipelines.length = 0;
+    await onEvent(event('Delete', props(), { physicalResourceId: arn }));
+    expect(fake.distributionConfigurations.size).toBe(0);
+    // Already gone counts as deleted.
+    await onEvent(event('Delete', props(), { physicalResourceId: arn }));
+    const before = fake.calls.length;
+    await onEvent(event('Delete', props(), { physicalResourceId: CREATE_FAILED_MARKER }));
+    expect(fake.calls.length).toBe(before);
+  });
+
+  test('a value that is not a boolean fails before any call', async () => {
+    const bad = props({ Distributions: [{ region: 'us-east-1', launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, setDefaultVersion: 'yes' }] }] });
+    const err = await failure(onEvent(event('Create', bad)));
+    expect(err.message).toContain('Distributions[0].launchTemplateConfigurations[0].setDefaultVersion');
+    expect(fake.calls).toEqual([]);
+  });
+});
