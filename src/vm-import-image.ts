@@ -10,6 +10,7 @@ import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';
 import { DiskContainerProperties, VM_IMPORT_IMAGE_RESOURCE_TYPE, VmImportImageProperties } from './handlers/types';
 import { grantReadDisk, grantUseKey } from './private/grants';
+import { OWNER_TAG_KEY } from './private/handler-provider';
 import { DEFAULT_POLL_INTERVAL, PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
 import { validateImageName, validateSemanticVersion } from './private/validation';
@@ -233,6 +234,7 @@ export interface VmImportImageProps {
 
   /**
    * Tags for the Image Builder image and the import task. `Tags.of(scope)` reaches them too.
+   * The image also carries `cdk-vm-import-export:stack-id`, which lets the stack delete it.
    *
    * @default - none
    */
@@ -348,7 +350,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.node.addValidation({
       validate: () => {
         const count = Object.keys(this.tags.tagValues()).length;
-        return count > MAX_TAGS ? [`the image has ${count} tags; Image Builder accepts at most ${MAX_TAGS}`] : [];
+        return count > MAX_TAGS - 1
+          ? [`the image has ${count} tags; Image Builder accepts ${MAX_TAGS}, one of which is ${OWNER_TAG_KEY}: remove ${count - MAX_TAGS + 1}`]
+          : [];
       },
     });
 
@@ -370,7 +374,8 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       RoleName: this.serviceRole.roleName,
       Disks: configs.map(renderDisk),
       LogGroupName: props.logGroup?.logGroupName,
-      Tags: Lazy.any({ produce: () => this.tags.renderTags() }) as any,
+      // The stack's tag lets the handler delete this image even after it left the stack.
+      Tags: Lazy.any({ produce: () => ({ ...this.tags.renderTags(), [OWNER_TAG_KEY]: Stack.of(this).stackId }) }) as any,
       WaitForAvailable: String(this.waitForAvailable),
       TimeoutSeconds: String(timeout.toSeconds()),
       RemovalPolicy: Lazy.string({ produce: () => this.removalPolicy }),

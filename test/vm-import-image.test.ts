@@ -174,7 +174,7 @@ describe('VmImportImage resource', () => {
     image(stack, 'Web', { tags: { team: 'platform' } });
     Tags.of(stack).add('cost-center', '42');
     Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
-      Tags: { 'team': 'platform', 'cost-center': '42' },
+      Tags: { 'team': 'platform', 'cost-center': '42', 'cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } },
     });
   });
 
@@ -302,15 +302,29 @@ describe('IAM', () => {
     expect(Object.keys(template.findResources('AWS::IAM::Role')).some((id) => id.startsWith('VmImportServiceRole'))).toBe(false);
   });
 
-  test('Image Builder actions are scoped to the image name', () => {
+  test('Image Builder creates and tags are scoped to the image name', () => {
     const stack = newStack();
     image(stack, 'Web', { imageName: 'Web Server' });
     const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderOnEventRole');
-    const ib = stmts.filter((s) => [].concat(s.Action).some((a: string) => a.startsWith('imagebuilder:')));
-    expect(ib).toHaveLength(1);
-    expect(ib[0].Resource).toEqual({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:123456789012:image/web-server/*']],
-    });
+    const create = stmts.filter((s) => [].concat(s.Action).includes('imagebuilder:ImportVmImage' as never));
+    expect(create).toEqual([{
+      Effect: 'Allow',
+      Action: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:123456789012:image/web-server/*']] },
+    }]);
+  });
+
+  test('deleting an image needs the stack ownership tag the image carries', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderOnEventRole');
+    const destructive = stmts.filter((s) => [].concat(s.Action).some((a: string) => ['imagebuilder:DeleteImage', 'imagebuilder:CancelImageCreation'].includes(a)));
+    expect(destructive).toEqual([{
+      Effect: 'Allow',
+      Action: ['imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage'],
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:123456789012:image/*']] },
+      Condition: { StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } },
+    }]);
   });
 
   test('the polling handler can only read', () => {
@@ -354,9 +368,9 @@ describe('synth-time validation', () => {
   test('rejects more than 50 tags when the app synthesizes', () => {
     const stack = newStack();
     const tags: Record<string, string> = {};
-    for (let i = 0; i < 51; i++) tags[`k${i}`] = 'v';
+    for (let i = 0; i < 50; i++) tags[`k${i}`] = 'v';
     image(stack, 'Img', { tags });
-    expect(() => Template.fromStack(stack)).toThrow(/the image has 51 tags; Image Builder accepts at most 50/);
+    expect(() => Template.fromStack(stack)).toThrow(/the image has 50 tags; Image Builder accepts 50, one of which is cdk-vm-import-export:stack-id: remove 1/);
   });
 
   test('warns when neither licenseType nor usageOperation is set', () => {

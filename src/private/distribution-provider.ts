@@ -1,15 +1,8 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { createProvider, functionRole, stackSingleton } from './handler-provider';
+import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
 import { OnEventFunction } from '../handlers/distribution/on-event-function';
-
-/**
- * The tag every distribution configuration of a stack carries, with the stack's id
- * as its value. It lets the handler delete a configuration after a rename or after
- * its construct left the stack, when the name-scoped statements no longer name it.
- */
-export const OWNER_TAG_KEY = 'cdk-vm-import-export:stack-id';
 
 /**
  * The per-stack provider of Custom::VmDiskDistribution: one onEvent handler that

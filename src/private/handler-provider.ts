@@ -6,6 +6,14 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 
+/**
+ * The tag every image and distribution configuration of a stack carries, with the
+ * stack's id as its value. It lets a handler delete a resource after a rename or
+ * after its construct left the stack: CloudFormation deletes such resources only
+ * after the handler's policy stopped naming them.
+ */
+export const OWNER_TAG_KEY = 'cdk-vm-import-export:stack-id';
+
 /** Log retention of every function and state machine a provider creates. */
 const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 

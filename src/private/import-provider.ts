@@ -1,7 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { createProvider, functionRole, stackSingleton } from './handler-provider';
+import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
 
@@ -67,57 +67,65 @@ export class VmImportProvider extends Construct {
     this.serviceToken = provider.serviceToken;
 
     const stack = Stack.of(this);
+    const importTasks = stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' });
+    // AMI and snapshot ARNs have no account; their ids are known only once AWS made them.
+    const amis = stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' });
+    const snapshots = stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' });
+    const images = stack.formatArn({ service: 'imagebuilder', resource: 'image', resourceName: '*' });
+
     // No resource-level permissions exist for these reads.
-    const describe = new iam.PolicyStatement({
-      actions: ['ec2:DescribeImportImageTasks'],
-      resources: ['*'],
-    });
-    this.onEventRole.addToPrincipalPolicy(describe);
-    this.isCompleteRole.addToPrincipalPolicy(describe);
+    const describeTasks = new iam.PolicyStatement({ actions: ['ec2:DescribeImportImageTasks'], resources: ['*'] });
+    this.onEventRole.addToPrincipalPolicy(describeTasks);
+    this.isCompleteRole.addToPrincipalPolicy(describeTasks);
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] }));
+
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ec2:DescribeImages'],
-      resources: ['*'],
+      // ImportImage authorizes the task, the AMI it registers and a source snapshot.
+      actions: ['ec2:ImportImage'],
+      resources: [importTasks, amis, snapshots],
     }));
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ec2:ImportImage', 'ec2:CancelImportTask'],
-      resources: [stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' })],
+      actions: ['ec2:CancelImportTask'],
+      resources: [importTasks],
     }));
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       // Tags on the import task are applied by ImportImage itself.
       actions: ['ec2:CreateTags'],
-      resources: [stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' })],
+      resources: [importTasks],
       conditions: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
+      resources: [amis, snapshots],
+    }));
+
+    // Deletes also reach images whose construct already left the stack (or was
+    // renamed): CloudFormation deletes them after this policy stopped naming them.
+    // Reading any image is harmless; cancelling and deleting needs the stack's tag.
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:GetImage'],
+      resources: [images],
+    }));
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage'],
+      resources: [images],
+      conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
     }));
   }
 
   /**
-   * Allows both handlers what one image needs: the image ARN pattern for Image
-   * Builder, the AMI and snapshots it produces, and passing its service role.
+   * Allows what one image needs: creating and tagging images of its name, polling
+   * them, and passing its service role.
    */
   public grantForImage(imageArnPattern: string, serviceRole: iam.IRole): void {
-    const stack = Stack.of(this);
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: [
-        'imagebuilder:ImportVmImage',
-        'imagebuilder:GetImage',
-        'imagebuilder:CancelImageCreation',
-        'imagebuilder:DeleteImage',
-        'imagebuilder:TagResource',
-        'imagebuilder:UntagResource',
-      ],
+      // ImportVmImage with tags also authorizes TagResource.
+      actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
       resources: [imageArnPattern],
     }));
     this.isCompleteRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['imagebuilder:GetImage'],
       resources: [imageArnPattern],
-    }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      // AMIs and snapshots made by an import get ids only AWS knows; their ARNs have no account.
-      actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
-      resources: [
-        stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' }),
-        stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
-      ],
     }));
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['iam:PassRole'],
