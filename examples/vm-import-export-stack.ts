@@ -1,10 +1,10 @@
 import * as path from 'path';
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DiskImage, LicenseType, Platform, VmImportImage } from '../src';
+import { DiskImage, LicenseType, Platform, VmDiskDistribution, VmDiskFormat, VmImportImage } from '../src';
 
 /**
  * Where the example takes its VM disk from.
@@ -25,11 +25,14 @@ export interface VmImportExportExampleProps extends StackProps {
 }
 
 /**
- * The whole story in one stack: import a VM disk as an Image Builder image and
- * build on it with a recipe whose parent is the imported image.
+ * The whole story in one stack: import a VM disk as an Image Builder image, build
+ * on it with a recipe whose parent is the imported image, and distribute every
+ * image the pipeline builds as an AMI and as a VMDK file in S3.
  */
 export class VmImportExportExampleStack extends Stack {
   public readonly imported: VmImportImage;
+  public readonly distribution: VmDiskDistribution;
+  public readonly exportBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: VmImportExportExampleProps = {}) {
     super(scope, id, props);
@@ -70,10 +73,27 @@ export class VmImportExportExampleStack extends Stack {
       terminateInstanceOnFailure: true,
     });
 
+    // VM Export cannot write to SSE-KMS buckets: S3-managed encryption.
+    this.exportBucket = new s3.Bucket(this, 'ExportBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.distribution = new VmDiskDistribution(this, 'Distribution', {
+      distributionName: 'example-vm-disks',
+      description: 'Every image as an AMI and as a VMDK file',
+      exports: [{ bucket: this.exportBucket, prefix: 'vm-exports/', format: VmDiskFormat.VMDK }],
+      amiDistributions: [{ amiName: 'example-hardened-vm-{{ imagebuilder:buildDate }}' }],
+    });
+
     new imagebuilder.CfnImagePipeline(this, 'Pipeline', {
       name: 'example-vm-pipeline',
       imageRecipeArn: recipe.attrArn,
       infrastructureConfigurationArn: infrastructure.attrArn,
+      distributionConfigurationArn: this.distribution.distributionConfigurationArn,
       status: 'ENABLED',
     });
   }
