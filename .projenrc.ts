@@ -101,6 +101,11 @@ example.exec('rm -rf cdk.out');
 example.exec('ts-node --project test/tsconfig.json examples/app.ts', { env: { CDK_OUTDIR: 'cdk.out' } });
 example.exec('bash scripts/check-templates.sh cdk.out');
 
+// Size and speed figures, printed, never asserted.
+const bench = project.addTask('bench', { description: 'Print bundle sizes, cold-load times and example synth time' });
+bench.spawn(bundle);
+bench.exec('node scripts/bench.mjs');
+
 // The README's test command, and what CI runs: the jsii compile (failing on any
 // warning, so an API other languages cannot use fails), unit and bundle tests,
 // eslint, integ snapshots, the bindings of every jsii language, and the example.
