@@ -334,6 +334,10 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       throw new Error(`description is ${props.description.length} characters long; Image Builder accepts at most 1024`);
     }
 
+    if (props.platform === Platform.LINUX && props.architecture === Architecture.I386) {
+      throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 or ARM64 (i386 is for Windows)');
+    }
+
     const configs = this.bindDisks(props.disks);
     this.serviceRole = props.serviceRole ?? importServiceRole(this);
     for (const config of configs) {

@@ -360,6 +360,7 @@ describe('synth-time validation', () => {
     ['a poll interval longer than the timeout', { timeout: Duration.minutes(2), pollInterval: Duration.minutes(3) }, /pollInterval \(3 minutes\) is longer than timeout \(2 minutes\)/],
     ['a bad snapshot id', { disks: [DiskImage.fromSnapshot('vol-123')] }, /disks\[0\]: DiskImage.fromSnapshot: snapshotId "vol-123" is not an EBS snapshot id/],
     ['an http URL', { disks: [DiskImage.fromUrl('http://example.com/a.vmdk')] }, /url "http:\/\/example.com\/a.vmdk" must be an s3:\/\/bucket\/key or https:\/\/ URL/],
+    ['32-bit Linux', { architecture: Architecture.I386 }, /architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 or ARM64/],
     ['a format on a snapshot', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: DiskImageFormat.VMDK })] }, /format "VMDK" does not apply to a snapshot/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => image(newStack(), 'Img', props as Partial<VmImportImageProps>)).toThrow(message);
