@@ -1,7 +1,8 @@
 import { CreateDistributionConfigurationCommand, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type { VmDiskDistributionProperties } from '../types';
-import { awsFailure, describeConfiguration } from './errors';
+import { describeConfiguration } from './errors';
 import { restoreDistributions } from './restore';
+import { awsFailure } from '../shared/util';
 
 /**
  * Creates the distribution configuration and returns its ARN. The client token
@@ -27,7 +28,7 @@ export async function createDistributionConfiguration(
     }));
     arn = response.distributionConfigurationArn;
   } catch (err) {
-    throw awsFailure('CreateDistributionConfiguration', describeConfiguration(props.Name), err);
+    throw awsFailure('CreateDistributionConfiguration', err, describeConfiguration(props.Name));
   }
   if (!arn) {
     throw new Error(`CreateDistributionConfiguration returned no distributionConfigurationArn for ${describeConfiguration(props.Name)}`);

@@ -1,6 +1,6 @@
 import { DeleteDistributionConfigurationCommand, ImagebuilderClient, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
-import { awsFailure, describeConfiguration } from './errors';
-import { errorMessage, errorName, truncate } from '../shared/util';
+import { describeConfiguration } from './errors';
+import { awsFailure, errorMessage, errorName, truncate } from '../shared/util';
 
 /** The DistributionConfigurationArn pattern of the Image Builder API model. */
 const DISTRIBUTION_CONFIGURATION_ARN = /^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration\/[a-z0-9-_]+$/;
@@ -37,7 +37,7 @@ export async function deleteDistributionConfiguration(
       case 'ResourceDependencyException':
         throw await inUseFailure(client, physicalId, name, err);
       default:
-        throw awsFailure('DeleteDistributionConfiguration', describeConfiguration(name, physicalId), err);
+        throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
     }
   }
 }

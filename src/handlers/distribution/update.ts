@@ -1,7 +1,8 @@
 import { ImagebuilderClient, TagResourceCommand, UntagResourceCommand, UpdateDistributionConfigurationCommand } from '@aws-sdk/client-imagebuilder';
 import type { VmDiskDistributionProperties } from '../types';
-import { awsFailure, describeConfiguration } from './errors';
+import { describeConfiguration } from './errors';
 import { restoreDistributions } from './restore';
+import { awsFailure } from '../shared/util';
 
 /**
  * Updates a configuration in place (its name is unchanged; a new name means a
@@ -25,7 +26,7 @@ export async function updateDistributionConfiguration(
       clientToken,
     }));
   } catch (err) {
-    throw awsFailure('UpdateDistributionConfiguration', subject, err);
+    throw awsFailure('UpdateDistributionConfiguration', err, subject);
   }
 
   const { toSet, toRemove } = diffTags(oldProps.Tags, props.Tags);
@@ -34,14 +35,14 @@ export async function updateDistributionConfiguration(
     try {
       await client.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: toRemove }));
     } catch (err) {
-      throw awsFailure('UntagResource', subject, err);
+      throw awsFailure('UntagResource', err, subject);
     }
   }
   if (Object.keys(toSet).length > 0) {
     try {
       await client.send(new TagResourceCommand({ resourceArn: arn, tags: toSet }));
     } catch (err) {
-      throw awsFailure('TagResource', subject, err);
+      throw awsFailure('TagResource', err, subject);
     }
   }
 }

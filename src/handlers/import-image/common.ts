@@ -1,7 +1,7 @@
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
 import type { Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { errorMessage, errorName, parseInteger, Sleep, truncate } from '../shared/util';
+import { errorName, parseInteger, Sleep } from '../shared/util';
 import { PHYSICAL_ID_SEPARATOR, VmImportImageAttributes, VmImportImageProperties } from '../types';
 
 /** What the lifecycle steps need from the outside; injected so tests control time and AWS. */
@@ -137,9 +137,4 @@ export async function describeImportTask(ec2: EC2Client, importTaskId: string): 
     // Raw, so that a poll can tell a transient error from a real one.
     throw err;
   }
-}
-
-/** An error naming the call that failed, with AWS's code and message, short enough for the response. */
-export function awsFailure(action: string, err: unknown): Error {
-  return new Error(truncate(`${action} failed: ${errorName(err)}: ${errorMessage(err)}`));
 }

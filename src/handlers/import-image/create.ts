@@ -1,8 +1,8 @@
 import { CancelImportTaskCommand, ImportImageCommand, ImportImageCommandInput } from '@aws-sdk/client-ec2';
 import { ImportVmImageCommand, ImportVmImageCommandInput, Platform } from '@aws-sdk/client-imagebuilder';
-import { clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
+import { awsFailure, clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
-import { attributes, awsFailure, deadline, formatPhysicalId, ImportImageDeps, OnEventResponse } from './common';
+import { attributes, deadline, formatPhysicalId, ImportImageDeps, OnEventResponse } from './common';
 
 /** The request fields a new import is derived from (a Create, or an Update that replaces). */
 export interface ImportRequest extends RequestIdentity {

@@ -3,10 +3,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceDeleteEvent } from 'aws-lambda';
-import { clientToken, errorMessage, errorName, truncate } from '../shared/util';
+import { awsFailure, clientToken, errorMessage, errorName, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import {
-  awsFailure, describeImportTask, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES, OnEventResponse, ownAmis, parsePhysicalId,
+  describeImportTask, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES, OnEventResponse, ownAmis, parsePhysicalId,
 } from './common';
 
 export type DeleteEvent = CloudFormationCustomResourceDeleteEvent<Partial<VmImportImageProperties>>;

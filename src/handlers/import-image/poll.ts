@@ -1,10 +1,10 @@
 import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import {
-  attributes, awsFailure, describeImportTask, FAILED_IMAGE_STATES, FAILED_TASK_STATES, ImportIds, ImportImageDeps,
+  attributes, describeImportTask, FAILED_IMAGE_STATES, FAILED_TASK_STATES, ImportIds, ImportImageDeps,
   IsCompleteEvent, IsCompleteResponse, parsePhysicalId, reportedAmi, timeoutSeconds,
 } from './common';
-import { errorMessage, errorName, isTransient, parseBoolean, truncate } from '../shared/util';
+import { awsFailure, errorMessage, errorName, isTransient, parseBoolean, truncate } from '../shared/util';
 
 const NOT_COMPLETE: IsCompleteResponse = { IsComplete: false };
 

@@ -82,6 +82,14 @@ export function isTransient(err: unknown): boolean {
   return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'].includes(e?.code ?? '');
 }
 
+/**
+ * An error for the CloudFormation event list: the call that failed (and on what),
+ * with AWS's own code and message, cut so the response stays under 4096 bytes.
+ */
+export function awsFailure(action: string, err: unknown, subject?: string): Error {
+  return new Error(truncate(`${action} failed${subject ? ` for ${subject}` : ''}: ${errorName(err)}: ${errorMessage(err)}`));
+}
+
 /** Parses a boolean custom resource property ("true"/"false"), with a default. */
 export function parseBoolean(value: string | boolean | undefined, defaultValue: boolean): boolean {
   if (value === undefined || value === '') return defaultValue;
