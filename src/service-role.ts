@@ -4,6 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { grantReadDisk, grantUseKey, grantWriteExport } from './private/grants';
+import { acknowledgeWildcardAction, acknowledgeWildcardResource } from './private/nag';
 
 /**
  * Properties of a VM Import/Export service role.
@@ -48,12 +49,22 @@ export class VmImportExportServiceRole extends iam.Role {
         },
       }),
     });
-    this.addToPrincipalPolicy(new iam.PolicyStatement({
-      // What VM Import/Export needs to turn disks into snapshots and an AMI, or back.
-      // These actions have no resource-level scoping for this use.
-      actions: ['ec2:ModifySnapshotAttribute', 'ec2:CopySnapshot', 'ec2:RegisterImage', 'ec2:Describe*'],
-      resources: ['*'],
-    }));
+    // A policy of its own, so that the acknowledged wildcards cover these statements
+    // and not what is added to the role later.
+    const ec2 = new iam.Policy(this, 'Ec2Policy', {
+      roles: [this],
+      statements: [new iam.PolicyStatement({
+        // What VM Import/Export needs to turn disks into snapshots and an AMI, or back.
+        // These actions have no resource-level scoping for this use.
+        actions: ['ec2:ModifySnapshotAttribute', 'ec2:CopySnapshot', 'ec2:RegisterImage', 'ec2:Describe*'],
+        resources: ['*'],
+      })],
+    });
+    const documented = 'the EC2 permissions of the vmimport service role that the VM Import/Export user guide documents '
+      + '(https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html#vmimport-role); '
+      + 'the snapshot and AMI ids are assigned by EC2 during the import or export';
+    acknowledgeWildcardAction(ec2, 'ec2:Describe*', documented);
+    acknowledgeWildcardResource(ec2, '*', documented);
   }
 
   /**

@@ -10,8 +10,8 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { VM_DISK_DISTRIBUTION_RESOURCE_TYPE, VmDiskDistributionProperties } from './handlers/types';
 import { VmDiskDistributionProvider } from './private/distribution-provider';
-import { OWNER_TAG_KEY } from './private/handler-provider';
 import { grantWriteExport } from './private/grants';
+import { OWNER_TAG_KEY } from './private/handler-provider';
 import { validateImageName } from './private/validation';
 import { VmImportExportServiceRole } from './service-role';
 

@@ -361,7 +361,8 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     });
 
     const provider = VmImportProvider.of(this, pollInterval);
-    provider.grantForImage(this.imageArnPattern(), this.serviceRole);
+    provider.grantForImage(this.imageArnPattern(), this.serviceRole,
+      configs.map((c) => c.snapshotId).filter((snapshotId): snapshotId is string => snapshotId !== undefined));
 
     const properties: VmImportImageProperties = {
       ImageName: this.imageName,

@@ -1,6 +1,7 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { acknowledgeWildcardResource } from './nag';
 
 /** Grants read access to exactly one disk object. Works on any IRole. */
 export function grantReadDisk(role: iam.IRole, bucket: s3.IBucket, key: string): void {
@@ -17,10 +18,13 @@ export function grantReadDisk(role: iam.IRole, bucket: s3.IBucket, key: string):
 
 /** Grants VM Export what it needs to write under one prefix. Works on any IRole. */
 export function grantWriteExport(role: iam.IRole, bucket: s3.IBucket, prefix: string): void {
+  const objects = bucket.arnForObjects(`${prefix}*`);
   role.addToPrincipalPolicy(new iam.PolicyStatement({
     actions: ['s3:PutObject', 's3:GetObject'],
-    resources: [bucket.arnForObjects(`${prefix}*`)],
+    resources: [objects],
   }));
+  acknowledgeWildcardResource(role, objects,
+    'VM Export names the disk file it writes under the prefix after the AMI id (export-ami-<id>.<format>), which is known only at export time');
   role.addToPrincipalPolicy(new iam.PolicyStatement({
     actions: ['s3:GetBucketLocation', 's3:GetBucketAcl', 's3:ListBucket'],
     resources: [bucket.bucketArn],
@@ -28,7 +32,12 @@ export function grantWriteExport(role: iam.IRole, bucket: s3.IBucket, prefix: st
   bucket.encryptionKey?.grantEncryptDecrypt(role);
 }
 
-/** The KMS permissions VM Import/Export documents for encrypted snapshots. */
+/**
+ * The KMS permissions VM Import/Export documents for encrypted snapshots, with its
+ * kms:GenerateDataKey* and kms:ReEncrypt* spelled out (the same actions, no wildcard).
+ */
 export function grantUseKey(role: iam.IRole, key: kms.IKey): void {
-  key.grant(role, 'kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*');
+  key.grant(role, 'kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt',
+    'kms:GenerateDataKey', 'kms:GenerateDataKeyPair', 'kms:GenerateDataKeyPairWithoutPlaintext', 'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:ReEncryptFrom', 'kms:ReEncryptTo');
 }

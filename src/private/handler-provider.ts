@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { acknowledgeWildcardResource } from './nag';
 
 /**
  * The tag every image and distribution configuration of a stack carries, with the
@@ -45,8 +46,9 @@ export interface HandlerProviderProps {
 }
 
 /**
- * aws-cdk-lib's Provider with explicit, log-scoped framework roles and waiter
- * logging that leaves execution data (the custom resource event) out of the logs.
+ * aws-cdk-lib's Provider with explicit, log-scoped framework roles, framework
+ * functions on the handlers' Node.js runtime, and a traced waiter that logs every
+ * state transition but leaves execution data (the custom resource event) out.
  */
 export function createProvider(scope: Construct, id: string, props: HandlerProviderProps): cr.Provider {
   const framework = functionRole(scope, `${id}Framework`);
@@ -54,9 +56,14 @@ export function createProvider(scope: Construct, id: string, props: HandlerProvi
   // these functions; one shared role would make a dependency cycle.
   const waiterFramework = props.isCompleteHandler ? functionRole(scope, `${id}WaiterFramework`, framework.logGroup) : undefined;
   const waiterLogs = props.isCompleteHandler
-    ? new logs.LogGroup(scope, `${id}WaiterLogs`, { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY })
+    ? new logs.LogGroup(scope, `${id}WaiterLogs`, {
+      // Step Functions needs no CloudWatch Logs resource policy entry for /aws/vendedlogs/ groups.
+      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(scope, { maxLength: 200, separator: '-' })}-${id}`,
+      retention: LOG_RETENTION,
+      removalPolicy: RemovalPolicy.DESTROY,
+    })
     : undefined;
-  return new cr.Provider(scope, id, {
+  const provider = new cr.Provider(scope, id, {
     onEventHandler: props.onEventHandler,
     isCompleteHandler: props.isCompleteHandler,
     queryInterval: props.queryInterval,
@@ -64,10 +71,56 @@ export function createProvider(scope: Construct, id: string, props: HandlerProvi
     logGroup: framework.logGroup,
     frameworkOnEventRole: framework.role,
     frameworkCompleteAndTimeoutRole: waiterFramework?.role,
+    // The Provider leaves the waiter unlogged unless told otherwise.
+    disableWaiterStateMachineLogging: waiterLogs ? false : undefined,
     waiterStateMachineLogOptions: waiterLogs
-      ? { destination: waiterLogs, includeExecutionData: false, level: sfn.LogLevel.ERROR }
+      ? { destination: waiterLogs, includeExecutionData: false, level: sfn.LogLevel.ALL }
       : undefined,
   });
+
+  // aws-cdk-lib picks the framework's runtime from a regional fact that lags behind
+  // (and is a Fn::FindInMap in environment-agnostic stacks): use the handlers' runtime.
+  for (const child of provider.node.children) {
+    if (child instanceof lambda.Function) {
+      (child.node.defaultChild as lambda.CfnFunction).runtime = lambda.Runtime.NODEJS_24_X.name;
+    }
+  }
+
+  // lambda.IFunction.grantInvoke, which the Provider calls, also allows the function's
+  // versions and aliases (<arn>:*); they are the framework's own functions.
+  const handlers = [props.onEventHandler, props.isCompleteHandler].filter((fn): fn is lambda.IFunction => fn !== undefined);
+  for (const role of [framework.role, waiterFramework?.role]) {
+    if (!role) continue;
+    for (const fn of handlers) {
+      acknowledgeWildcardResource(role, `${fn.functionArn}:*`,
+        'the aws-cdk-lib Provider framework invokes this handler function (grantInvoke also covers its versions and aliases)');
+    }
+  }
+  const waiter = provider.node.tryFindChild('waiter-state-machine');
+  if (waiter) configureWaiter(provider, waiter);
+  return provider;
+}
+
+/** X-Ray tracing for the Provider's waiter, and acknowledgments for its internals. */
+function configureWaiter(provider: cr.Provider, waiter: Construct): void {
+  const stateMachine = waiter.node.defaultChild as sfn.CfnStateMachine;
+  stateMachine.tracingConfiguration = { enabled: true };
+  const role = waiter.node.tryFindChild('Role') as iam.Role | undefined;
+  if (!role) return;
+  // What sfn.StateMachine grants for tracingEnabled.
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+    resources: ['*'],
+  }));
+  acknowledgeWildcardResource(role, '*',
+    'X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, ...) that Step Functions logging needs support no resource-level permissions');
+  for (const name of ['framework-isComplete', 'framework-onTimeout']) {
+    const fn = provider.node.tryFindChild(name) as lambda.IFunction | undefined;
+    if (fn) {
+      acknowledgeWildcardResource(role, `${fn.functionArn}:*`,
+        'the aws-cdk-lib Provider waiter invokes its own framework function (grantInvoke also covers its versions and aliases)');
+    }
+  }
 }
 
 /** Finds the stack-wide singleton with this id, or creates it. */

@@ -2,6 +2,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
+import { acknowledgeWildcardResource } from './nag';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
 
@@ -80,9 +81,10 @@ export class VmImportProvider extends Construct {
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] }));
 
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      // ImportImage authorizes the task, the AMI it registers and a source snapshot.
+      // ImportImage authorizes the task and the AMI it registers; source snapshots
+      // (a third resource type) are granted per image, by id (grantForImage).
       actions: ['ec2:ImportImage'],
-      resources: [importTasks, amis, snapshots],
+      resources: [importTasks, amis],
     }));
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['ec2:CancelImportTask'],
@@ -111,13 +113,35 @@ export class VmImportProvider extends Construct {
       resources: [images],
       conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
     }));
+
+    // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
+    const noResourceLevel = 'ec2:DescribeImportImageTasks and ec2:DescribeImages support no resource-level permissions';
+    acknowledgeWildcardResource(this.onEventRole, '*', noResourceLevel);
+    acknowledgeWildcardResource(this.isCompleteRole, '*', noResourceLevel);
+    acknowledgeWildcardResource(this.onEventRole, importTasks,
+      'import task ids are assigned by EC2 when ImportImage starts; CreateTags is limited to ImportImage itself');
+    acknowledgeWildcardResource(this.onEventRole, amis,
+      'AMI ids are assigned by EC2 during the import: ImportImage registers the AMI, Delete deregisters the one the import recorded');
+    acknowledgeWildcardResource(this.onEventRole, snapshots,
+      'snapshot ids are assigned by EC2 during the import: Delete removes the ones behind the recorded AMI (ImportImage is granted only the snapshots the stack imports)');
+    acknowledgeWildcardResource(this.onEventRole, images,
+      'Image Builder images that left the stack are unknown at synth: GetImage only reads, CancelImageCreation and DeleteImage require the stack ownership tag');
   }
 
   /**
    * Allows what one image needs: creating and tagging images of its name, polling
-   * them, and passing its service role.
+   * them, passing its service role, and importing the EBS snapshots it names.
    */
-  public grantForImage(imageArnPattern: string, serviceRole: iam.IRole): void {
+  public grantForImage(imageArnPattern: string, serviceRole: iam.IRole, sourceSnapshotIds: string[] = []): void {
+    if (sourceSnapshotIds.length > 0) {
+      // ImportImage authorizes each DiskContainer SnapshotId (resource type snapshot,
+      // Service Authorization Reference): only the snapshots this stack imports.
+      const stack = Stack.of(this);
+      this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+        actions: ['ec2:ImportImage'],
+        resources: sourceSnapshotIds.map((id) => stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: id })),
+      }));
+    }
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       // ImportVmImage with tags also authorizes TagResource.
       actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
@@ -131,5 +155,8 @@ export class VmImportProvider extends Construct {
       actions: ['iam:PassRole'],
       resources: [serviceRole.roleArn],
     }));
+    const versions = 'Image Builder assigns the version and build number of the image (a name given as a token is matched with * as well)';
+    acknowledgeWildcardResource(this.onEventRole, imageArnPattern, versions);
+    acknowledgeWildcardResource(this.isCompleteRole, imageArnPattern, versions);
   }
 }

@@ -18,6 +18,11 @@ export interface RecordedCall {
   readonly service: ServiceName;
   readonly operation: string;
   readonly input: any;
+  /**
+   * Tags of the existing resource the call names, as they were when the call
+   * arrived (IAM evaluates aws:ResourceTag then). Absent when it names none.
+   */
+  readonly resourceTags?: Record<string, string>;
 }
 
 /** An error answer the fake gives instead of running the operation. */
@@ -275,7 +280,8 @@ export class FakeAws {
 
   /** Records the call, checks it, and raises a pending fault: the common part of both protocols. */
   private admit(service: ServiceName, operation: string, input: any, request: ParsedRequest, wireProblems: string[]): void {
-    this.calls.push({ service, operation, input });
+    const resourceTags = this.tagsOfNamedResource(service, input);
+    this.calls.push({ service, operation, input, ...(resourceTags ? { resourceTags } : {}) });
     const problems = [
       ...wireProblems,
       ...this.signatureProblems(service, request),
@@ -293,6 +299,19 @@ export class FakeAws {
       const modeled = loadServiceModel(service).shapes[fault.code]?.error?.httpStatusCode;
       throw new AwsError(fault.code, fault.message, fault.status ?? modeled ?? 400);
     }
+  }
+
+  /** A copy of the tags of the existing resource a request names (import task, image, distribution configuration). */
+  private tagsOfNamedResource(service: ServiceName, input: any): Record<string, string> | undefined {
+    if (service === 'ec2') {
+      const task = typeof input?.ImportTaskId === 'string' ? this.importTasks.get(input.ImportTaskId) : undefined;
+      if (!task) return undefined;
+      const tags = (task.input.TagSpecifications ?? []).flatMap((spec: any) => spec.Tags ?? []);
+      return Object.fromEntries(tags.map((t: any) => [t.Key, t.Value]));
+    }
+    const arn = input?.imageBuildVersionArn ?? input?.distributionConfigurationArn ?? input?.resourceArn;
+    const found = typeof arn === 'string' ? this.images.get(arn) ?? this.distributionConfigurations.get(arn) : undefined;
+    return found ? { ...found.tags } : undefined;
   }
 
   /** Recomputes the SigV4 signature with the fake credentials: proves the bundle signs as AWS checks. */
