@@ -353,11 +353,13 @@ describe('VmDiskDistribution', () => {
       expect(scoped.Resource).toEqual({
         'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:111122223333:distribution-configuration/web-export']],
       });
-      // Nothing else: list pipelines (no resource-level permissions) and the tag-conditioned delete.
+      // Nothing else: list pipelines (no resource-level permissions), the tag-conditioned delete
+      // and the read that tells a configuration already deleted from a denied delete.
       expect(imagebuilder.flatMap((s) => asList(s.Action)).sort()).toEqual([
         'imagebuilder:CreateDistributionConfiguration',
         'imagebuilder:DeleteDistributionConfiguration',
         'imagebuilder:DeleteDistributionConfiguration',
+        'imagebuilder:GetDistributionConfiguration',
         'imagebuilder:ListImagePipelines',
         'imagebuilder:TagResource',
         'imagebuilder:UntagResource',
@@ -366,16 +368,24 @@ describe('VmDiskDistribution', () => {
       expect(imagebuilder.find((s) => asList(s.Action).includes('imagebuilder:ListImagePipelines')).Resource).toEqual('*');
     });
 
-    test('allows deleting other configurations only when they carry this stack\'s ownership tag', () => {
+    test('allows deleting other configurations only when they carry this stack\'s ownership tag, and reading them', () => {
       const stack = newStack();
       new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket: bucketIn(stack, 'B', 'export-here'), format: VmDiskFormat.VMDK }] });
 
       const statements = policyStatements(Template.fromStack(stack), 'VmDiskDistributionProviderOnEventRole');
       const wildcard = statements.filter((s) => JSON.stringify(s.Resource).includes('distribution-configuration/*'));
-      expect(wildcard).toEqual([expect.objectContaining({
-        Action: 'imagebuilder:DeleteDistributionConfiguration',
-        Condition: { StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } },
-      })]);
+      expect(wildcard).toEqual([
+        expect.objectContaining({
+          Action: 'imagebuilder:DeleteDistributionConfiguration',
+          Condition: { StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } },
+        }),
+        // Read-only, and without the tag condition: a deleted configuration has no tag left.
+        {
+          Action: 'imagebuilder:GetDistributionConfiguration',
+          Effect: 'Allow',
+          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':imagebuilder:us-east-1:111122223333:distribution-configuration/*']] },
+        },
+      ]);
       const unconditioned = statements.filter((s) => !s.Condition && asList(s.Action)
         .some((a: string) => /^imagebuilder:(Create|Update|Delete)/.test(a)));
       expect(unconditioned.flatMap((s) => asList(s.Resource)).map((r) => JSON.stringify(r)).join()).not.toMatch(/\/\*"|"\*"/);

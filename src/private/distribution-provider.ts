@@ -35,6 +35,7 @@ export class VmDiskDistributionProvider extends Construct {
     this.serviceToken = createProvider(this, 'Provider', { onEventHandler: onEventFunction }).serviceToken;
 
     const stack = Stack.of(this);
+    const anyConfiguration = stack.formatArn({ service: 'imagebuilder', resource: 'distribution-configuration', resourceName: '*' });
     // Names the image pipelines that still use a configuration Delete was refused for.
     // ListImagePipelines supports no resource-level permissions.
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
@@ -45,15 +46,22 @@ export class VmDiskDistributionProvider extends Construct {
     // the handler's policy stopped naming it: allow deleting only what this stack tagged.
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['imagebuilder:DeleteDistributionConfiguration'],
-      resources: [stack.formatArn({ service: 'imagebuilder', resource: 'distribution-configuration', resourceName: '*' })],
+      resources: [anyConfiguration],
       conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
+    }));
+    // Once such a configuration is gone its tag is too, and that delete is denied: a read
+    // without the tag condition tells "already deleted" from "not ours".
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['imagebuilder:GetDistributionConfiguration'],
+      resources: [anyConfiguration],
     }));
 
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
     acknowledgeWildcardResource(this.onEventRole, '*', 'imagebuilder:ListImagePipelines supports no resource-level permissions');
-    acknowledgeWildcardResource(this.onEventRole,
-      stack.formatArn({ service: 'imagebuilder', resource: 'distribution-configuration', resourceName: '*' }),
-      'configurations that left the stack are unknown at synth: deleting them requires the stack ownership tag (a configuration name given as a token is matched with * as well)');
+    acknowledgeWildcardResource(this.onEventRole, anyConfiguration,
+      'configurations that left the stack are unknown at synth: deleting one requires the stack ownership tag; reading one '
+      + '(read-only) cannot, since it tells an already deleted configuration (no tag left) from a denied delete. '
+      + 'A configuration name given as a token is matched with * as well');
   }
 
   /**

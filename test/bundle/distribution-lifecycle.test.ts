@@ -171,6 +171,37 @@ describe('distribution bundle over the wire', () => {
     expect(fake.calls.length).toBe(before);
   });
 
+  // A configuration that left the stack may be deleted only while it carries the stack's
+  // ownership tag, so AWS denies a retried delete of one that is gone (its tag went with it).
+  const denial = (arn: string) => ({
+    service: 'imagebuilder' as const,
+    operations: ['DeleteDistributionConfiguration'],
+    code: 'AccessDeniedException',
+    message: `User: arn:aws:sts::123456789012:assumed-role/handler/fn is not authorized to perform: imagebuilder:DeleteDistributionConfiguration on resource: ${arn}`,
+  });
+
+  test('a delete retried after it succeeded, and denied because the configuration is gone, succeeds', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+    const del = event('Delete', props(), { physicalResourceId: arn });
+    await onEvent(del);
+    expect(fake.distributionConfigurations.size).toBe(0);
+
+    fake.failNext(denial(arn));
+    await expect(onEvent(del)).resolves.toEqual({ PhysicalResourceId: arn });
+    expect(fake.callsOf('DeleteDistributionConfiguration').map((c) => c.fault)).toEqual([undefined, 'AccessDeniedException']);
+    expect(fake.callsOf('GetDistributionConfiguration').map((c) => c.input)).toEqual([{ distributionConfigurationArn: arn }]);
+  });
+
+  test('a denied delete of a configuration that still exists fails with the denial and leaves it', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+
+    fake.failNext(denial(arn));
+    const err = await failure(onEvent(event('Delete', props(), { physicalResourceId: arn })));
+    expect(err.message).toContain(`DeleteDistributionConfiguration failed for distribution configuration "bundle-test-distribution" (${arn}): AccessDeniedException: User:`);
+    expect(fake.callsOf('GetDistributionConfiguration')).toHaveLength(1);
+    expect(fake.distributionConfigurations.has(arn)).toBe(true);
+  });
+
   test('a value that is not a boolean fails before any call', async () => {
     const bad = props({ Distributions: [{ region: 'us-east-1', launchTemplateConfigurations: [{ launchTemplateId: LAUNCH_TEMPLATE, setDefaultVersion: 'yes' }] }] });
     const err = await failure(onEvent(event('Create', bad)));

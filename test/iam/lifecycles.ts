@@ -203,7 +203,17 @@ export async function runDistributionLifecycles(): Promise<ScenarioResult> {
     await run('nightly delete of the old name', d3, event('Delete', d3, nightly, DISTRIBUTION_TYPE, { physicalResourceId: created.PhysicalResourceId, propsFrom: d2 }));
 
     const d4 = deployments[4];
-    await run('nightly delete after it left the stack', d4, event('Delete', d4, nightly, DISTRIBUTION_TYPE, { physicalResourceId: renamed.PhysicalResourceId, propsFrom: d3 }));
+    const leftDelete = event('Delete', d4, nightly, DISTRIBUTION_TYPE, { physicalResourceId: renamed.PhysicalResourceId, propsFrom: d3 });
+    await run('nightly delete after it left the stack', d4, leftDelete);
+    // Retried once it is gone: with its ownership tag gone too, AWS denies the delete
+    // (handler-permissions.test.ts proves the policy does), and the handler reads it to see it is gone.
+    fake.failNext({
+      service: 'imagebuilder',
+      operations: ['DeleteDistributionConfiguration'],
+      code: 'AccessDeniedException',
+      message: 'not authorized to perform: imagebuilder:DeleteDistributionConfiguration',
+    });
+    await run('nightly retried delete, gone after it left the stack', d4, leftDelete);
     // Stack delete: Keep is used by a pipeline first (the handler names it), then deleted, then deleted again.
     fake.addPipeline('nightly-export', keepCreated.PhysicalResourceId);
     await run('keep delete while a pipeline uses it', d4, event('Delete', d4, keep, DISTRIBUTION_TYPE, { physicalResourceId: keepCreated.PhysicalResourceId }));

@@ -151,6 +151,7 @@ describe('fake AWS, Image Builder rest-json', () => {
     await expect(imagebuilder.send(new CreateDistributionConfigurationCommand(input))).rejects.toMatchObject({
       name: 'ThrottlingException', $metadata: { httpStatusCode: 429 },
     });
+    expect(fake.calls.map((c) => c.fault)).toEqual([undefined, 'ThrottlingException']);
 
     // SDK v3 sends whatever it is given: a string where the model wants a boolean.
     const bad = { ...input, name: 'bad', distributions: [{ region: 'us-east-1', fastLaunchConfigurations: [{ enabled: 'true' as unknown as boolean }] }] };

@@ -23,6 +23,11 @@ export interface RecordedCall {
    * arrived (IAM evaluates aws:ResourceTag then). Absent when it names none.
    */
   readonly resourceTags?: Record<string, string>;
+  /**
+   * The code of the injected fault (failNext, throttle) the fake answered with instead
+   * of running the call; an IAM proof tells an injected AccessDeniedException from the rest.
+   */
+  readonly fault?: string;
 }
 
 /** An error answer the fake gives instead of running the operation. */
@@ -281,7 +286,8 @@ export class FakeAws {
   /** Records the call, checks it, and raises a pending fault: the common part of both protocols. */
   private admit(service: ServiceName, operation: string, input: any, request: ParsedRequest, wireProblems: string[]): void {
     const resourceTags = this.tagsOfNamedResource(service, input);
-    this.calls.push({ service, operation, input, ...(resourceTags ? { resourceTags } : {}) });
+    const call: RecordedCall = { service, operation, input, ...(resourceTags ? { resourceTags } : {}) };
+    this.calls.push(call);
     const problems = [
       ...wireProblems,
       ...this.signatureProblems(service, request),
@@ -296,6 +302,7 @@ export class FakeAws {
     const fault = this.faults.find((f) => f.service === service && f.remaining > 0 && (!f.operations || f.operations.includes(operation)));
     if (fault) {
       fault.remaining--;
+      this.calls[this.calls.indexOf(call)] = { ...call, fault: fault.code };
       const modeled = loadServiceModel(service).shapes[fault.code]?.error?.httpStatusCode;
       throw new AwsError(fault.code, fault.message, fault.status ?? modeled ?? 400);
     }

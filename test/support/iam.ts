@@ -375,6 +375,10 @@ const RULES: Record<string, Rule> = {
   'imagebuilder:DeleteDistributionConfiguration': (call, _f, name) => [{
     action: 'imagebuilder:DeleteDistributionConfiguration', resource: call.input.distributionConfigurationArn, context: resourceTagContext(call), call: name,
   }],
+  /** iam-data: distributionConfiguration* (the ARN named), no condition keys. */
+  'imagebuilder:GetDistributionConfiguration': (call, _f, name) => [{
+    action: 'imagebuilder:GetDistributionConfiguration', resource: call.input.distributionConfigurationArn, context: resourceTagContext(call), call: name,
+  }],
   /** iam-data: no resource types (Resource "*"). */
   'imagebuilder:ListImagePipelines': (_c, _f, name) => [{ action: 'imagebuilder:ListImagePipelines', resource: '*', context: {}, call: name }],
 };

@@ -1,4 +1,9 @@
-import { DeleteDistributionConfigurationCommand, ImagebuilderClient, paginateListImagePipelines } from '@aws-sdk/client-imagebuilder';
+import {
+  DeleteDistributionConfigurationCommand,
+  GetDistributionConfigurationCommand,
+  ImagebuilderClient,
+  paginateListImagePipelines,
+} from '@aws-sdk/client-imagebuilder';
 import { describeConfiguration } from './errors';
 import { awsFailure, errorMessage, errorName, truncate } from '../shared/util';
 
@@ -36,9 +41,34 @@ export async function deleteDistributionConfiguration(
         return;
       case 'ResourceDependencyException':
         throw await inUseFailure(client, physicalId, name, err);
+      case 'AccessDeniedException':
+      case 'AccessDenied':
+        if (await isGone(client, physicalId)) {
+          console.log(`${physicalId}: DeleteDistributionConfiguration was denied, but GetDistributionConfiguration says it no longer exists `
+            + '(IAM cannot see the ownership tag of a deleted configuration): nothing to delete');
+          return;
+        }
+        throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
       default:
         throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
     }
+  }
+}
+
+/**
+ * Whether the configuration no longer exists. A configuration that left the stack may be
+ * deleted only while it carries the stack's ownership tag, so once it is gone AWS answers
+ * AccessDenied instead of ResourceNotFound; Get (allowed without the tag) tells them apart.
+ * Any other answer, an error included, means "not known to be gone".
+ */
+async function isGone(client: ImagebuilderClient, arn: string): Promise<boolean> {
+  try {
+    await client.send(new GetDistributionConfigurationCommand({ distributionConfigurationArn: arn }));
+    return false;
+  } catch (err) {
+    if (errorName(err) === 'ResourceNotFoundException') return true;
+    console.log(`GetDistributionConfiguration ${arn} failed, so the denied delete stands: ${errorName(err)}: ${truncate(errorMessage(err), 200)}`);
+    return false;
   }
 }
 

@@ -1,7 +1,9 @@
 import {
+  AccessDeniedException,
   CreateDistributionConfigurationCommand,
   DeleteDistributionConfigurationCommand,
   ForbiddenException,
+  GetDistributionConfigurationCommand,
   ImagebuilderClient,
   ListImagePipelinesCommand,
   ResourceAlreadyExistsException,
@@ -265,11 +267,12 @@ describe('update', () => {
 });
 
 describe('delete', () => {
-  test('deletes the configuration named by the physical id', async () => {
+  test('deletes the configuration named by the physical id, without reading it first', async () => {
     imagebuilder.on(DeleteDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
 
     await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
     expect(imagebuilder).toHaveReceivedCommandWith(DeleteDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+    expect(imagebuilder).not.toHaveReceivedCommand(GetDistributionConfigurationCommand);
   });
 
   test('a configuration that is already gone counts as deleted', async () => {
@@ -279,6 +282,47 @@ describe('delete', () => {
     }));
 
     await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
+  });
+
+  // A configuration that left the stack may be deleted only while it carries the stack's tag:
+  // once it is gone, AWS denies the delete instead of answering ResourceNotFound.
+  const DENIED = `User: arn:aws:sts::123456789012:assumed-role/handler/fn is not authorized to perform: imagebuilder:DeleteDistributionConfiguration on resource: ${ARN}`;
+  const denied = () => new AccessDeniedException({ message: DENIED, $metadata: { httpStatusCode: 403 } });
+
+  test.each(['AccessDeniedException', 'AccessDenied'])('a denied delete (%s) of a configuration Get cannot find counts as deleted', async (code) => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(code === 'AccessDeniedException'
+      ? denied()
+      : Object.assign(new Error(DENIED), { name: code }));
+    imagebuilder.on(GetDistributionConfigurationCommand).rejects(new ResourceNotFoundException({
+      message: `The distribution configuration ${ARN} cannot be found.`,
+      $metadata: {},
+    }));
+
+    await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
+    expect(imagebuilder).toHaveReceivedCommandWith(GetDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+  });
+
+  test('a denied delete of a configuration that still exists fails with the denial', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(denied());
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({
+      distributionConfiguration: { arn: ARN, name: 'vm-disks', distributions: [{ region: 'eu-west-1' }], timeoutMinutes: 720 },
+    });
+
+    await expect(handler(deleteEvent())).rejects.toThrow(
+      `DeleteDistributionConfiguration failed for distribution configuration "vm-disks" (${ARN}): AccessDeniedException: ${DENIED}`,
+    );
+    expect(imagebuilder).toHaveReceivedCommandWith(GetDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+  });
+
+  test('a denied delete fails with the denial when Get fails too', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(denied());
+    imagebuilder.on(GetDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'no read permission', $metadata: {} }));
+
+    const error = await handler(deleteEvent()).catch((e: Error) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain(`AccessDeniedException: ${DENIED}`);
+    expect((error as Error).message).not.toContain('no read permission');
   });
 
   test('a configuration still in use fails naming the image pipelines that use it', async () => {
