@@ -4,6 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3_assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { DiskImageFormat } from './enums';
+import { validateEnumValue } from './private/validation';
 
 /**
  * Options common to every disk source.
@@ -150,6 +151,7 @@ export abstract class DiskImage {
 
 /** The format given, or the one the extension names; an error says how to fix it. */
 function resolveFormat(what: string, name: string, format: DiskImageFormat | undefined): DiskImageFormat {
+  validateEnumValue('format', format, 'DiskImageFormat', DiskImageFormat);
   if (format !== undefined) return format;
   if (Token.isUnresolved(name)) {
     throw new Error(`cannot tell the disk format of ${what} from a value known only at deploy time; pass { format: DiskImageFormat.VMDK } (or OVA, VHD, VHDX, RAW)`);
@@ -233,7 +235,7 @@ class SnapshotDiskImage extends DiskImage {
   }
 
   public bind(_scope: Construct, _id: string): DiskImageConfig {
-    if (!Token.isUnresolved(this.snapshotId) && !/^snap-[0-9a-f]{8,17}$/.test(this.snapshotId)) {
+    if (!Token.isUnresolved(this.snapshotId) && !/^snap-([0-9a-f]{8}|[0-9a-f]{17})$/.test(this.snapshotId)) {
       throw new Error(`DiskImage.fromSnapshot: snapshotId "${this.snapshotId}" is not an EBS snapshot id; expected "snap-" followed by 8 or 17 hex digits`);
     }
     if (this.options.format !== undefined) {

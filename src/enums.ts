@@ -53,7 +53,7 @@ export enum LicenseType {
 }
 
 /**
- * The CPU architecture of the imported VM.
+ * The CPU architecture of the imported VM: the values ImportImage accepts.
  *
  * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
  */
@@ -62,6 +62,4 @@ export enum Architecture {
   I386 = 'i386',
   /** 64-bit x86. */
   X86_64 = 'x86_64',
-  /** 64-bit Arm. */
-  ARM64 = 'arm64',
 }

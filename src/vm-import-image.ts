@@ -1,5 +1,5 @@
 import {
-  Annotations, ArnFormat, CfnResource, CustomResource, Duration, Fn, IResource, ITaggable, Lazy, Names,
+  Annotations, CfnResource, CustomResource, Duration, Fn, IResource, ITaggable, Lazy, Names,
   RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,22 +9,26 @@ import { Construct } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';
 import { DiskContainerProperties, VM_IMPORT_IMAGE_RESOURCE_TYPE, VmImportImageProperties } from './handlers/types';
-import { grantReadDisk, grantUseKey } from './private/grants';
+import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './private/grants';
 import { OWNER_TAG_KEY } from './private/handler-provider';
 import { DEFAULT_POLL_INTERVAL, PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
-import { validateImageName, validateSemanticVersion } from './private/validation';
+import { validateEnumValue, validateImageName, validateSemanticVersion } from './private/validation';
 
 /** The most disks one ImportImage call accepts. */
 const MAX_DISKS = 21;
 /** The most tags an Image Builder image accepts. */
 const MAX_TAGS = 50;
-/** Room left between the resource's own timeout and the provider's hour. */
+/**
+ * Room between the resource's own deadline and the provider's hour: the onEvent
+ * call before the first poll, and the poll that notices the deadline.
+ */
 const TIMEOUT_MARGIN = Duration.minutes(5);
 /** The longest `timeout`: the provider waits an hour at most. */
 const MAX_TIMEOUT = PROVIDER_MAX_WAIT.minus(TIMEOUT_MARGIN);
 const MIN_POLL_INTERVAL = Duration.seconds(5);
-const MAX_POLL_INTERVAL = Duration.minutes(5);
+/** Longer intervals would let CloudFormation's own timeout fire before the deadline is noticed. */
+const MAX_POLL_INTERVAL = Duration.minutes(1);
 
 /**
  * An EC2 Image Builder image, such as one imported from a VM.
@@ -168,6 +172,7 @@ export interface VmImportImageProps {
 
   /**
    * ARNs of License Manager license configurations to associate with the AMI.
+   * The service role is allowed to use them.
    *
    * @default - none
    */
@@ -191,7 +196,8 @@ export interface VmImportImageProps {
   readonly serviceRole?: iam.IRole;
 
   /**
-   * The log group Image Builder writes the image's logs to.
+   * The log group Image Builder writes the image's logs to. Its name must start with
+   * `/aws/imagebuilder/`, where Image Builder's service-linked role may write (a warning says so otherwise).
    *
    * @default - Image Builder's default log group
    */
@@ -217,7 +223,8 @@ export interface VmImportImageProps {
   readonly timeout?: Duration;
 
   /**
-   * How often the import is polled. Imports with the same interval share one provider.
+   * How often the import is polled, from 5 seconds to 1 minute. All the imports of a
+   * stack share one provider, so they must all use the same interval.
    *
    * @default Duration.seconds(30)
    */
@@ -275,11 +282,21 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
    * Refers to an existing Image Builder image.
    */
   public static fromImageAttributes(scope: Construct, id: string, attrs: VmImportImageAttributes): IVmImportImage {
-    // arn:aws:imagebuilder:region:account:image/name/x.y.z[/build]
-    const parts = Stack.of(scope).splitArn(attrs.imageArn, ArnFormat.SLASH_RESOURCE_NAME);
-    const [name, version] = Token.isUnresolved(attrs.imageArn)
-      ? [Fn.select(0, Fn.split('/', parts.resourceName ?? '')), Fn.select(1, Fn.split('/', parts.resourceName ?? ''))]
-      : (parts.resourceName ?? '').split('/');
+    // arn:aws:imagebuilder:region:account:image/name/x.y.z[/build]; the name as the ARN
+    // holds it (Image Builder lowercases it).
+    let name: string;
+    let version: string;
+    if (Token.isUnresolved(attrs.imageArn)) {
+      const path = Fn.split('/', Fn.select(5, Fn.split(':', attrs.imageArn)));
+      name = Fn.select(1, path);
+      version = Fn.select(2, path);
+    } else {
+      const path = (attrs.imageArn.split(':')[5] ?? '').split('/');
+      if (path[0] !== 'image' || !path[1] || !path[2]) {
+        throw new Error(`imageArn "${attrs.imageArn}" is not an Image Builder image ARN; expected arn:<partition>:imagebuilder:<region>:<account>:image/<name>/<x.y.z>[/<build>]`);
+      }
+      [, name, version] = path;
+    }
     class Import extends VmImportImageBase {
       public readonly imageArn = attrs.imageArn;
       public readonly imageName = name;
@@ -326,16 +343,17 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     validateSemanticVersion('imageVersion', this.imageVersion);
     validateDuration('timeout', timeout, Duration.minutes(1), MAX_TIMEOUT,
       'for imports that take longer, set waitForAvailable: false and let recipes reference the image while it imports');
-    validateDuration('pollInterval', pollInterval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 'use whole seconds between 5 seconds and 5 minutes');
-    if (pollInterval.toSeconds() > timeout.toSeconds()) {
-      throw new Error(`pollInterval (${pollInterval.toHumanString()}) is longer than timeout (${timeout.toHumanString()}); make it shorter`);
-    }
+    validateDuration('pollInterval', pollInterval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 'use whole seconds between 5 seconds and 1 minute');
     if (props.description !== undefined && !Token.isUnresolved(props.description) && props.description.length > 1024) {
-      throw new Error(`description is ${props.description.length} characters long; Image Builder accepts at most 1024`);
+      throw new Error(`description is ${props.description.length} characters long; Image Builder accepts at most 1024: shorten it`);
     }
 
+    validateEnumValue('platform', props.platform, 'Platform', Platform);
+    validateEnumValue('architecture', props.architecture, 'Architecture', Architecture);
+    validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode, ' (VM Import does not import uefi-preferred)');
+    validateEnumValue('licenseType', props.licenseType, 'LicenseType', LicenseType);
     if (props.platform === Platform.LINUX && props.architecture === Architecture.I386) {
-      throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 or ARM64 (i386 is for Windows)');
+      throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 (i386 is for Windows)');
     }
 
     const configs = this.bindDisks(props.disks);
@@ -344,7 +362,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       if (config.bucket && config.key !== undefined) grantReadDisk(this.serviceRole, config.bucket, config.key);
     }
     if (props.encryptionKey) grantUseKey(this.serviceRole, props.encryptionKey);
+    grantUseLicenseConfigurations(this.serviceRole, props.licenseConfigurationArns ?? []);
 
+    if (props.logGroup) warnIfLogGroupUnreachable(this, props.logGroup);
     if (props.licenseType === undefined && props.usageOperation === undefined) {
       Annotations.of(this).addWarningV2('cdk-vm-import-export:licenseTypeMissing',
         'neither licenseType nor usageOperation is set; AWS strongly recommends one of them so the AMI is billed as intended (e.g. licenseType: LicenseType.BYOL)');
@@ -430,7 +450,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       throw new Error('disks is empty; give at least one disk, boot disk first, e.g. [DiskImage.fromBucket(bucket, "web.vmdk")]');
     }
     if (disks.length > MAX_DISKS) {
-      throw new Error(`disks has ${disks.length} disks; VM Import accepts at most ${MAX_DISKS} per image`);
+      throw new Error(`disks has ${disks.length} disks; VM Import accepts at most ${MAX_DISKS} per image: import the others as a separate image, or attach them as volumes later`);
     }
     const configs = disks.map((disk, i) => {
       try {
@@ -451,6 +471,23 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     const name = Token.isUnresolved(this.imageName) ? '*' : `${this.imageName.toLowerCase().replace(/ /g, '-')}/*`;
     return Stack.of(this).formatArn({ service: 'imagebuilder', resource: 'image', resourceName: name });
   }
+}
+
+/** Image Builder writes image logs with its service-linked role, which may write only here. */
+const IMAGE_BUILDER_LOG_PREFIX = '/aws/imagebuilder/';
+
+function warnIfLogGroupUnreachable(scope: Construct, logGroup: logs.ILogGroup): void {
+  let name: string | undefined = logGroup.logGroupName;
+  if (Token.isUnresolved(name)) {
+    const cfn = logGroup.node.defaultChild;
+    // A log group of this app without a name gets a generated one; any other token is unknown.
+    if (!(cfn instanceof logs.CfnLogGroup)) return;
+    name = Stack.of(cfn).resolve(cfn.logGroupName);
+    if (name !== undefined && typeof name !== 'string') return;
+  }
+  if (name !== undefined && name.startsWith(IMAGE_BUILDER_LOG_PREFIX)) return;
+  Annotations.of(scope).addWarningV2('cdk-vm-import-export:logGroupOutsideImageBuilder',
+    `logGroup ${name === undefined ? 'has a generated name' : `"${name}" is`} not under ${IMAGE_BUILDER_LOG_PREFIX}; Image Builder's service-linked role writes logs only there, so the image's logs would be lost: give the log group a name such as ${IMAGE_BUILDER_LOG_PREFIX}<image name>`);
 }
 
 function renderDisk(config: DiskImageConfig): DiskContainerProperties {

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { App, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { App, CfnParameter, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
@@ -131,9 +131,19 @@ describe('VmImportImage resource', () => {
 
   test('uses the given log group for Image Builder logs', () => {
     const stack = newStack();
-    const logGroup = new logs.LogGroup(stack, 'Logs');
+    const logGroup = new logs.LogGroup(stack, 'Logs', { logGroupName: '/aws/imagebuilder/web' });
     image(stack, 'Img', { logGroup });
     Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { LogGroupName: { Ref: Match.stringLikeRegexp('^Logs') } });
+    expect(Annotations.fromStack(stack).findWarning('/Stack/Img', Match.stringLikeRegexp('logGroup'))).toHaveLength(0);
+  });
+
+  test.each([
+    ['a generated name', (s: Stack) => new logs.LogGroup(s, 'Logs'), 'logGroup has a generated name not under /aws/imagebuilder/'],
+    ['a name elsewhere', (s: Stack) => logs.LogGroup.fromLogGroupName(s, 'Logs', '/app/web'), 'logGroup "/app/web" is not under /aws/imagebuilder/'],
+  ])('warns that a log group with %s receives no Image Builder logs', (_name, make, message) => {
+    const stack = newStack();
+    image(stack, 'Img', { logGroup: make(stack) });
+    Annotations.fromStack(stack).hasWarning('/Stack/Img', Match.stringLikeRegexp(message));
   });
 
   test('derives a valid, stable image name from the construct path', () => {
@@ -278,11 +288,20 @@ describe('provider', () => {
     expect(definition).toContain('\\"MaxAttempts\\":80');
   });
 
-  test('a different poll interval gets its own provider', () => {
+  test('the imports of a stack must share one poll interval', () => {
     const stack = newStack();
     image(stack, 'A');
-    image(stack, 'B', { pollInterval: Duration.seconds(10) });
-    Template.fromStack(stack).resourceCountIs('AWS::StepFunctions::StateMachine', 2);
+    expect(() => image(stack, 'B', { pollInterval: Duration.seconds(10) }))
+      .toThrow(/pollInterval is 10 seconds, but the VM imports of this stack are already polled every 30 seconds \(set by Stack\/A\); .*give them all the same pollInterval/);
+  });
+
+  test('changing the poll interval keeps the service token, which CloudFormation cannot change', () => {
+    const tokenOf = (pollInterval: Duration) => {
+      const stack = newStack();
+      image(stack, 'A', { pollInterval });
+      return (Object.values(Template.fromStack(stack).findResources('Custom::VmImportImage'))[0] as any).Properties.ServiceToken;
+    };
+    expect(tokenOf(Duration.seconds(45))).toEqual(tokenOf(Duration.seconds(30)));
   });
 });
 
@@ -321,6 +340,25 @@ describe('IAM', () => {
     ]);
   });
 
+  test('the service role may use the license configurations it associates, and no others', () => {
+    const stack = newStack();
+    const lic = 'arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef';
+    image(stack, 'Web', { licenseConfigurationArns: [lic] });
+    const stmts = statementsOf(Template.fromStack(stack), 'VmImportServiceRole');
+    expect(stmts).toContainEqual({
+      Effect: 'Allow',
+      Action: ['license-manager:GetLicenseConfiguration', 'license-manager:UpdateLicenseSpecificationsForResource'],
+      Resource: lic,
+    });
+  });
+
+  test('without license configurations the service role gets no License Manager permission', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const actions = actionsOf(statementsOf(Template.fromStack(stack), 'VmImportServiceRole'));
+    expect(actions.filter((a) => a.startsWith('license-manager:'))).toEqual([]);
+  });
+
   test('the handler may pass only the service role', () => {
     const stack = newStack();
     const role = new iam.Role(stack, 'MyRole', { assumedBy: new iam.ServicePrincipal('vmie.amazonaws.com') });
@@ -328,7 +366,6 @@ describe('IAM', () => {
     const template = Template.fromStack(stack);
     const passRole = statementsOf(template, 'VmImportImageProviderOnEventRole').filter((s) => s.Action === 'iam:PassRole');
     expect(passRole).toEqual([{ Effect: 'Allow', Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^MyRole/), 'Arn'] } }]);
-    template.resourceCountIs('AWS::IAM::Role', Object.keys(template.findResources('AWS::IAM::Role')).length);
     expect(Object.keys(template.findResources('AWS::IAM::Role')).some((id) => id.startsWith('VmImportServiceRole'))).toBe(false);
   });
 
@@ -403,15 +440,26 @@ describe('synth-time validation', () => {
     ['a version that is not x.y.z', { imageVersion: '1.0' }, /imageVersion "1.0" is not a semantic version; use major.minor.patch/],
     ['a name outside the pattern', { imageName: 'web/server' }, /imageName "web\/server" is not a valid Image Builder name/],
     ['a timeout the provider cannot honour', { timeout: Duration.hours(2) }, /timeout is 2 hours; it must be whole seconds from 1 minute to 55 minutes: .*waitForAvailable: false/],
-    ['a poll interval too short', { pollInterval: Duration.seconds(1) }, /pollInterval is 1 second; it must be whole seconds from 5 seconds to 5 minutes/],
+    ['a poll interval too short', { pollInterval: Duration.seconds(1) }, /pollInterval is 1 second; it must be whole seconds from 5 seconds to 1 minute/],
+    ['a poll interval over a minute', { pollInterval: Duration.minutes(3) }, /pollInterval is 3 minutes; it must be whole seconds from 5 seconds to 1 minute/],
     ['a poll interval in fractions of a second', { pollInterval: Duration.millis(5500) }, /pollInterval is 5 seconds 500 millis; it must be whole seconds/],
-    ['a poll interval longer than the timeout', { timeout: Duration.minutes(2), pollInterval: Duration.minutes(3) }, /pollInterval \(3 minutes\) is longer than timeout \(2 minutes\)/],
     ['a bad snapshot id', { disks: [DiskImage.fromSnapshot('vol-123')] }, /disks\[0\]: DiskImage.fromSnapshot: snapshotId "vol-123" is not an EBS snapshot id/],
     ['an http URL', { disks: [DiskImage.fromUrl('http://example.com/a.vmdk')] }, /url "http:\/\/example.com\/a.vmdk" must be an s3:\/\/bucket\/key or https:\/\/ URL/],
-    ['32-bit Linux', { architecture: Architecture.I386 }, /architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 or ARM64/],
+    ['uefi-preferred, which TypeScript callers cannot pass but JavaScript callers can', { bootMode: 'uefi-preferred' as BootMode },
+      /bootMode "uefi-preferred" is not a BootMode \(VM Import does not import uefi-preferred\); use BootMode.LEGACY_BIOS, BootMode.UEFI/],
+    ['a platform outside the enum', { platform: 'linux' as Platform }, /platform "linux" is not a Platform; use Platform.LINUX, Platform.WINDOWS/],
+    ['a format outside the enum', { disks: [DiskImage.fromUrl('s3://disks/a.vmdk', { format: 'QCOW2' as DiskImageFormat })] }, /disks\[0\]: format "QCOW2" is not a DiskImageFormat; use DiskImageFormat.OVA/],
+    ['32-bit Linux', { architecture: Architecture.I386 }, /architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64/],
     ['a format on a snapshot', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0', { format: DiskImageFormat.VMDK })] }, /format "VMDK" does not apply to a snapshot/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => image(newStack(), 'Img', props as Partial<VmImportImageProps>)).toThrow(message);
+  });
+
+  test('accepts 21 disks, the most VM Import takes', () => {
+    const stack = newStack();
+    const disks = Array.from({ length: 21 }, (_, i) => DiskImage.fromBucket(s3.Bucket.fromBucketName(stack, `D${i}`, 'disks'), `d${i}.vmdk`));
+    image(stack, 'Img', { disks });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { Disks: Match.arrayWith([Match.objectLike({ S3Key: 'd20.vmdk' })]) });
   });
 
   test('rejects more than 50 tags when the app synthesizes', () => {
@@ -442,6 +490,20 @@ describe('importing an existing image', () => {
     expect(img.imageName).toEqual('web-server');
     expect(img.imageVersion).toEqual('1.2.3');
     expect(() => img.imageId).toThrow(/pass imageId/);
+  });
+
+  test('fromImageArn with a deploy-time ARN selects name and version from its path', () => {
+    const stack = newStack();
+    const arn = new CfnParameter(stack, 'ImageArn').valueAsString;
+    const img = VmImportImage.fromImageArn(stack, 'Existing', arn);
+    const path = { 'Fn::Split': ['/', { 'Fn::Select': [5, { 'Fn::Split': [':', { Ref: 'ImageArn' }] }] }] };
+    expect(stack.resolve(img.imageName)).toEqual({ 'Fn::Select': [1, path] });
+    expect(stack.resolve(img.imageVersion)).toEqual({ 'Fn::Select': [2, path] });
+  });
+
+  test('fromImageArn rejects an ARN of something else', () => {
+    expect(() => VmImportImage.fromImageArn(newStack(), 'Existing', 'arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/web/1.0.0'))
+      .toThrow(/imageArn "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe\/web\/1.0.0" is not an Image Builder image ARN/);
   });
 
   test('grantRead allows GetImage on the image', () => {

@@ -41,3 +41,20 @@ export function grantUseKey(role: iam.IRole, key: kms.IKey): void {
     'kms:GenerateDataKey', 'kms:GenerateDataKeyPair', 'kms:GenerateDataKeyPairWithoutPlaintext', 'kms:GenerateDataKeyWithoutPlaintext',
     'kms:ReEncryptFrom', 'kms:ReEncryptTo');
 }
+
+/**
+ * What VM Import needs to associate License Manager configurations with the AMI
+ * it registers (the vmimport role's documented License Manager permissions).
+ */
+export function grantUseLicenseConfigurations(role: iam.IRole, licenseConfigurationArns: string[]): void {
+  if (licenseConfigurationArns.length === 0) return;
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['license-manager:GetLicenseConfiguration', 'license-manager:UpdateLicenseSpecificationsForResource'],
+    resources: licenseConfigurationArns,
+  }));
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['license-manager:ListLicenseSpecificationsForResource'],
+    resources: ['*'],
+  }));
+  acknowledgeWildcardResource(role, '*', 'license-manager:ListLicenseSpecificationsForResource supports no resource-level permissions');
+}

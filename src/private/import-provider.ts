@@ -13,17 +13,21 @@ export const DEFAULT_POLL_INTERVAL = Duration.seconds(30);
 
 /**
  * The per-stack provider of Custom::VmImportImage: an onEvent handler that starts
- * imports and cleans up, an isComplete handler that polls them. One per stack
- * and poll interval, however many images the stack imports.
+ * imports and cleans up, an isComplete handler that polls them. One per stack,
+ * however many images the stack imports: a resource's ServiceToken cannot change,
+ * so the provider's id never depends on any image's settings.
  */
 export class VmImportProvider extends Construct {
-  /** The stack's provider for this poll interval. */
+  /**
+   * The stack's provider. Every image of the stack is polled at the same interval:
+   * asking for another one is an error that names both.
+   */
   public static of(scope: Construct, pollInterval: Duration = DEFAULT_POLL_INTERVAL): VmImportProvider {
-    const seconds = pollInterval.toSeconds();
-    const id = seconds === DEFAULT_POLL_INTERVAL.toSeconds()
-      ? 'VmImportImageProvider'
-      : `VmImportImageProvider${seconds}s`;
-    return stackSingleton(scope, id, (stack, uid) => new VmImportProvider(stack, uid, pollInterval));
+    const provider = stackSingleton(scope, 'VmImportImageProvider', (stack, id) => new VmImportProvider(stack, id, pollInterval, scope.node.path));
+    if (provider.pollInterval.toSeconds() !== pollInterval.toSeconds()) {
+      throw new Error(`pollInterval is ${pollInterval.toHumanString()}, but the VM imports of this stack are already polled every ${provider.pollInterval.toHumanString()} (set by ${provider.firstUser}); the imports of a stack share one provider: give them all the same pollInterval`);
+    }
+    return provider;
   }
 
   public readonly serviceToken: string;
@@ -32,8 +36,14 @@ export class VmImportProvider extends Construct {
   /** Role of the isComplete handler: only reads state. */
   public readonly isCompleteRole: iam.Role;
 
-  private constructor(scope: Stack, id: string, pollInterval: Duration) {
+  /** The interval at which the waiter polls every import of the stack. */
+  public readonly pollInterval: Duration;
+  private readonly firstUser: string;
+
+  private constructor(scope: Stack, id: string, pollInterval: Duration, firstUser: string) {
     super(scope, id);
+    this.pollInterval = pollInterval;
+    this.firstUser = firstUser;
     const onEvent = functionRole(this, 'OnEvent');
     const isComplete = functionRole(this, 'IsComplete');
     this.onEventRole = onEvent.role;

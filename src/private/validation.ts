@@ -16,3 +16,14 @@ export function validateSemanticVersion(prop: string, value: string): void {
   if (Token.isUnresolved(value) || SEMANTIC_VERSION_PATTERN.test(value)) return;
   throw new Error(`${prop} "${value}" is not a semantic version; use major.minor.patch, e.g. "1.0.0"`);
 }
+
+/**
+ * Throws unless `value` is one of an enum's values: TypeScript holds its callers to
+ * the enum, callers in JavaScript (or with a cast) are not.
+ */
+export function validateEnumValue(prop: string, value: string | undefined, enumName: string, members: Record<string, string>, note: string = ''): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  const allowed = Object.entries(members);
+  if (allowed.some(([, v]) => v === value)) return;
+  throw new Error(`${prop} "${value}" is not a ${enumName}${note}; use ${allowed.map(([k]) => `${enumName}.${k}`).join(', ')}`);
+}

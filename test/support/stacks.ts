@@ -68,7 +68,7 @@ function importImageOptions(stack: Stack): Stack {
     serviceRole: new VmImportExportServiceRole(stack, 'ImportRole', { roleName: 'vmimport-all-options' }),
     logGroup,
     timeout: Duration.minutes(30),
-    pollInterval: Duration.seconds(10),
+    pollInterval: Duration.seconds(30),
     removalPolicy: RemovalPolicy.SNAPSHOT,
     tags: { team: 'platform' },
   });
