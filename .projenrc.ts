@@ -68,6 +68,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   jestOptions: {
     // Snapshots are written on purpose (`npx projen test:update`), never in CI.
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    passWithNoTests: false,
+    jestConfig: { setupFiles: ['<rootDir>/test/support/offline-aws.ts'] },
   },
   gitignore: ['cdk.out/', '*.tsbuildinfo', '.jsii-pacmak/'],
 });
