@@ -496,9 +496,9 @@ describe('importing an existing image', () => {
     const stack = newStack();
     const arn = new CfnParameter(stack, 'ImageArn').valueAsString;
     const img = VmImportImage.fromImageArn(stack, 'Existing', arn);
-    const path = { 'Fn::Split': ['/', { 'Fn::Select': [5, { 'Fn::Split': [':', { Ref: 'ImageArn' }] }] }] };
-    expect(stack.resolve(img.imageName)).toEqual({ 'Fn::Select': [1, path] });
-    expect(stack.resolve(img.imageVersion)).toEqual({ 'Fn::Select': [2, path] });
+    const arnPath = { 'Fn::Split': ['/', { 'Fn::Select': [5, { 'Fn::Split': [':', { Ref: 'ImageArn' }] }] }] };
+    expect(stack.resolve(img.imageName)).toEqual({ 'Fn::Select': [1, arnPath] });
+    expect(stack.resolve(img.imageVersion)).toEqual({ 'Fn::Select': [2, arnPath] });
   });
 
   test('fromImageArn rejects an ARN of something else', () => {
