@@ -822,15 +822,15 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
     if (existing?.s3Export) {
       throw new Error(`${where}: ${describeRegion(region)} already has an export (to bucket ${describeBucket(existing.s3Export.bucket)}); Image Builder exports once per Region: remove one, or give it another region`);
     }
-    const bucketRegion = exp.bucket.env.region;
-    if (!Token.isUnresolved(bucketRegion) && !Token.isUnresolved(region) && bucketRegion !== region) {
+    const bucketRegion = knownRegionOf(exp.bucket);
+    if (bucketRegion !== undefined && !Token.isUnresolved(region) && bucketRegion !== region) {
       throw new Error(`${where}: bucket ${describeBucket(exp.bucket)} is in ${bucketRegion} but the export is from ${region}; VM Export writes only to a bucket in the Region of the export: use a bucket in ${region}, or set region: '${bucketRegion}'`);
     }
     const prefix = exp.prefix ?? '';
     if (!Token.isUnresolved(prefix) && prefix.startsWith('/')) {
       throw new Error(`${where}: prefix "${prefix}" starts with "/"; S3 keys do not: use "${prefix.replace(/^\/+/, '')}"`);
     }
-    if (exp.bucket.encryptionKey) {
+    if (usesSseKms(exp.bucket)) {
       Annotations.of(this).addWarningV2('cdk-vm-import-export:exportBucketKms',
         `${where}: bucket ${describeBucket(exp.bucket)} is encrypted with a KMS key; VM Export cannot write to SSE-KMS buckets: use SSE-S3 (BucketEncryption.S3_MANAGED)`);
     }
@@ -1078,6 +1078,43 @@ function validateRemovalPolicy(policy: RemovalPolicy): void {
 
 function describeRegion(region: string): string {
   return Token.isUnresolved(region) ? "the stack's Region" : `Region ${region}`;
+}
+
+/**
+ * The bucket's Region when it is really known, else undefined. A bucket imported
+ * without a region (fromBucketName, fromBucketAttributes) reports the importing
+ * stack's Region, which says nothing about where the bucket is.
+ */
+function knownRegionOf(bucket: s3.IBucket): string | undefined {
+  const region = bucket.env.region;
+  if (Token.isUnresolved(region)) return undefined;
+  // Owned: defined in its stack, so in its Region. A Region unlike its stack's was given on import.
+  if (Resource.isOwnedResource(bucket) || region !== Stack.of(bucket).region) return region;
+  return undefined;
+}
+
+/** SSE-KMS algorithms: both need a KMS key, which VM Export cannot use. */
+const SSE_KMS_ALGORITHMS = new Set(['aws:kms', 'aws:kms:dsse']);
+
+/**
+ * Whether the bucket is known to use SSE-KMS: it has a key object, or it is
+ * defined here with an AWS managed KMS key (KMS_MANAGED, DSSE_MANAGED), which
+ * leaves encryptionKey unset and shows only in the CfnBucket's encryption.
+ */
+function usesSseKms(bucket: s3.IBucket): boolean {
+  if (bucket.encryptionKey) return true;
+  const cfn = bucket.node.defaultChild;
+  if (!CfnResource.isCfnResource(cfn) || cfn.cfnResourceType !== s3.CfnBucket.CFN_RESOURCE_TYPE_NAME) return false;
+  const encryption = Stack.of(bucket).resolve((cfn as s3.CfnBucket).bucketEncryption);
+  return sseAlgorithmsIn(encryption).some((algorithm) => SSE_KMS_ALGORITHMS.has(algorithm));
+}
+
+/** Every sseAlgorithm value in a resolved BucketEncryption (either key casing, as L1 props or as CloudFormation). */
+function sseAlgorithmsIn(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(sseAlgorithmsIn);
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, v]) =>
+    key.toLowerCase() === 'ssealgorithm' && typeof v === 'string' ? [v] : sseAlgorithmsIn(v));
 }
 
 function describeBucket(bucket: s3.IBucket): string {

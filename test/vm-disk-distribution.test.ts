@@ -391,7 +391,7 @@ describe('VmDiskDistribution', () => {
       expect(unconditioned.flatMap((s) => asList(s.Resource)).map((r) => JSON.stringify(r)).join()).not.toMatch(/\/\*"|"\*"/);
     });
 
-    test('may pass only the export role, and only to VM Import/Export', () => {
+    test('may pass only the export role, to whichever service Image Builder names (no iam:PassedToService guess)', () => {
       const stack = newStack();
       new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket: bucketIn(stack, 'B', 'export-here'), format: VmDiskFormat.VMDK }] });
 
@@ -400,7 +400,6 @@ describe('VmDiskDistribution', () => {
         Action: 'iam:PassRole',
         Effect: 'Allow',
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DistExportRole/), 'Arn'] },
-        Condition: { StringEquals: { 'iam:PassedToService': 'vmie.amazonaws.com' } },
       }]);
     });
 
@@ -429,12 +428,36 @@ describe('VmDiskDistribution', () => {
         .toThrow(/^addExport: Region us-east-1 already has an export \(to bucket "export-a"\)/);
     });
 
-    test('rejects a bucket in another Region than its export', () => {
+    test('rejects a bucket imported with another Region than its export', () => {
       const stack = newStack();
 
       expect(() => new VmDiskDistribution(stack, 'Dist', {
-        exports: [{ region: 'eu-west-1', bucket: bucketIn(stack, 'B', 'export-here', 'us-east-1'), format: VmDiskFormat.VMDK }],
-      })).toThrow(/^exports\[0\]: bucket "export-here" is in us-east-1 but the export is from eu-west-1; .*set region: 'us-east-1'/);
+        exports: [{ bucket: bucketIn(stack, 'B', 'export-eu', 'eu-west-1'), format: VmDiskFormat.VMDK }],
+      })).toThrow(/^exports\[0\]: bucket "export-eu" is in eu-west-1 but the export is from us-east-1; .*set region: 'eu-west-1'/);
+    });
+
+    test('rejects a bucket defined in a stack of another Region than its export', () => {
+      const stack = newStack();
+      const bucket = new s3.Bucket(stack, 'Here');
+
+      expect(() => new VmDiskDistribution(stack, 'Dist', {
+        exports: [{ region: 'eu-west-1', bucket, format: VmDiskFormat.VMDK }],
+      })).toThrow(/^exports\[0\]: bucket Stack\/Here is in us-east-1 but the export is from eu-west-1; .*set region: 'us-east-1'/);
+    });
+
+    test.each([
+      ['fromBucketName', (stack: Stack) => s3.Bucket.fromBucketName(stack, 'Eu', 'export-eu')],
+      ['fromBucketAttributes without region', (stack: Stack) => s3.Bucket.fromBucketAttributes(stack, 'Eu', { bucketName: 'export-eu' })],
+    ])('accepts a bucket imported by %s, whose Region is unknown, in a cross-Region export', (_label, importBucket) => {
+      // It reports the stack's Region (us-east-1), which says nothing about where it is.
+      const stack = newStack();
+
+      new VmDiskDistribution(stack, 'Dist', { exports: [{ region: 'eu-west-1', bucket: importBucket(stack), format: VmDiskFormat.VMDK }] });
+
+      expect(distributionsOf(stack)).toEqual([expect.objectContaining({
+        region: 'eu-west-1',
+        s3ExportConfiguration: expect.objectContaining({ s3Bucket: 'export-eu' }),
+      })]);
     });
 
     test('rejects a prefix that starts with "/"', () => {
@@ -551,6 +574,29 @@ describe('VmDiskDistribution', () => {
       new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket, format: VmDiskFormat.VMDK }] });
 
       Annotations.fromStack(stack).hasWarning('/Stack/Dist', Match.stringLikeRegexp('^exports\\[0\\]: bucket Stack/Kms is encrypted with a KMS key; VM Export cannot write to SSE-KMS buckets'));
+    });
+
+    test.each([
+      ['KMS_MANAGED', s3.BucketEncryption.KMS_MANAGED],
+      ['DSSE_MANAGED', s3.BucketEncryption.DSSE_MANAGED],
+    ])('warns when an export bucket uses an AWS managed KMS key (%s), which leaves encryptionKey unset', (_label, encryption) => {
+      const stack = newStack();
+      const bucket = new s3.Bucket(stack, 'Kms', { encryption });
+      expect(bucket.encryptionKey).toBeUndefined();
+      new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket, format: VmDiskFormat.VMDK }] });
+
+      Annotations.fromStack(stack).hasWarning('/Stack/Dist', Match.stringLikeRegexp('^exports\\[0\\]: bucket Stack/Kms is encrypted with a KMS key'));
+    });
+
+    test.each([
+      ['S3_MANAGED', { encryption: s3.BucketEncryption.S3_MANAGED }],
+      ['the default encryption', {}],
+    ])('does not warn about an export bucket with %s', (_label, bucketProps) => {
+      const stack = newStack();
+      const bucket = new s3.Bucket(stack, 'Plain', bucketProps);
+      new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket, format: VmDiskFormat.VMDK }] });
+
+      Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('SSE-KMS'));
     });
   });
 

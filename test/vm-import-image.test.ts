@@ -412,11 +412,17 @@ describe('IAM', () => {
     }]);
   });
 
-  test('the polling handler can only read', () => {
+  test('the polling handler reads, and can clean up only a failed replacement it polled', () => {
     const stack = newStack();
     image(stack, 'Web');
-    const actions = actionsOf(statementsOf(Template.fromStack(stack), 'VmImportImageProviderIsCompleteRole'));
-    expect(actions).toEqual(['ec2:DescribeImportImageTasks', 'imagebuilder:GetImage', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderIsCompleteRole');
+    expect(actionsOf(stmts)).toEqual([
+      'ec2:CancelImportTask', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DescribeImages', 'ec2:DescribeImportImageTasks',
+      'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage', 'logs:CreateLogStream', 'logs:PutLogEvents',
+    ]);
+    // It may start nothing, and may delete only images this stack tagged.
+    const deleteImage = stmts.find((st) => [].concat(st.Action).includes('imagebuilder:DeleteImage' as never));
+    expect(deleteImage.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } });
   });
 
   test('no handler role carries a managed policy', () => {

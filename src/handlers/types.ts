@@ -75,7 +75,11 @@ export interface VmImportImageAttributes {
 /**
  * The physical id of an import keeps what Delete needs even after
  * DescribeImportImageTasks has forgotten the task (7 days):
- * `<imageArn>|<importTaskId>`.
+ * `<imageArn>|<importTaskId>|<propertiesHash>`, where propertiesHash (16 hex
+ * characters of a sha256) covers the properties that force a new import, so an
+ * Update (a rollback among them) can tell whether this import already matches.
+ * Ids written by older versions lack the hash (`<imageArn>|<importTaskId>`)
+ * and are still accepted.
  */
 export const PHYSICAL_ID_SEPARATOR = '|';
 

@@ -83,7 +83,10 @@ export class VmDiskDistributionProvider extends Construct {
 
   /**
    * Allows the handler to name an export role in a configuration: Create and
-   * UpdateDistributionConfiguration authorize iam:PassRole to vmie.amazonaws.com.
+   * UpdateDistributionConfiguration authorize iam:PassRole on it. No
+   * iam:PassedToService condition: which service Image Builder reports the role
+   * passed to is not verified (vmie or imagebuilder), and a wrong guess denies
+   * every deploy. The statement names this one role, which only VM Export trusts.
    *
    * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2imagebuilder.html
    */
@@ -91,7 +94,6 @@ export class VmDiskDistributionProvider extends Construct {
     this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
       actions: ['iam:PassRole'],
       resources: [role.roleArn],
-      conditions: { StringEquals: { 'iam:PassedToService': 'vmie.amazonaws.com' } },
     }));
   }
 }

@@ -84,58 +84,51 @@ export class VmImportProvider extends Construct {
     const snapshots = stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' });
     const images = stack.formatArn({ service: 'imagebuilder', resource: 'image', resourceName: '*' });
 
-    // No resource-level permissions exist for these reads.
-    const describeTasks = new iam.PolicyStatement({ actions: ['ec2:DescribeImportImageTasks'], resources: ['*'] });
-    this.onEventRole.addToPrincipalPolicy(describeTasks);
-    this.isCompleteRole.addToPrincipalPolicy(describeTasks);
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] }));
+    const bothRoles = [this.onEventRole, this.isCompleteRole];
+    const grant = (roles: iam.Role[], statement: iam.PolicyStatement) => roles.forEach((role) => role.addToPrincipalPolicy(statement));
 
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    // No resource-level permissions exist for this read.
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DescribeImportImageTasks'], resources: ['*'] }));
+    grant([this.onEventRole], new iam.PolicyStatement({
       // ImportImage authorizes the task and the AMI it registers; source snapshots
       // (a third resource type) are granted per image, by id (grantForImage).
       actions: ['ec2:ImportImage'],
       resources: [importTasks, amis],
     }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ec2:CancelImportTask'],
-      resources: [importTasks],
-    }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    grant([this.onEventRole], new iam.PolicyStatement({
       // Tags on the import task are applied by ImportImage itself.
       actions: ['ec2:CreateTags'],
       resources: [importTasks],
       conditions: { StringEquals: { 'ec2:CreateAction': 'ImportImage' } },
     }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
-      resources: [amis, snapshots],
-    }));
 
+    // Cleaning up: onEvent on Delete; isComplete when a replacing update's new import
+    // fails, since CloudFormation never learns that import's id and sends no Delete for it.
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] }));
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:CancelImportTask'], resources: [importTasks] }));
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], resources: [amis, snapshots] }));
     // Deletes also reach images whose construct already left the stack (or was
     // renamed): CloudFormation deletes them after this policy stopped naming them.
     // Reading any image is harmless; cancelling and deleting needs the stack's tag.
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['imagebuilder:GetImage'],
-      resources: [images],
-    }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['imagebuilder:GetImage'], resources: [images] }));
+    grant(bothRoles, new iam.PolicyStatement({
       actions: ['imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage'],
       resources: [images],
       conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
     }));
 
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
-    const noResourceLevel = 'ec2:DescribeImportImageTasks and ec2:DescribeImages support no resource-level permissions';
-    acknowledgeWildcardResource(this.onEventRole, '*', noResourceLevel);
-    acknowledgeWildcardResource(this.isCompleteRole, '*', noResourceLevel);
-    acknowledgeWildcardResource(this.onEventRole, importTasks,
-      'import task ids are assigned by EC2 when ImportImage starts; CreateTags is limited to ImportImage itself');
-    acknowledgeWildcardResource(this.onEventRole, amis,
-      'AMI ids are assigned by EC2 during the import: ImportImage registers the AMI, Delete deregisters the one the import recorded');
-    acknowledgeWildcardResource(this.onEventRole, snapshots,
-      'snapshot ids are assigned by EC2 during the import: Delete removes the ones behind the recorded AMI (ImportImage is granted only the snapshots the stack imports)');
-    acknowledgeWildcardResource(this.onEventRole, images,
-      'Image Builder images that left the stack are unknown at synth: GetImage only reads, CancelImageCreation and DeleteImage require the stack ownership tag');
+    for (const role of bothRoles) {
+      acknowledgeWildcardResource(role, '*', 'ec2:DescribeImportImageTasks and ec2:DescribeImages support no resource-level permissions');
+      acknowledgeWildcardResource(role, importTasks,
+        'import task ids are assigned by EC2 when ImportImage starts; CreateTags is limited to ImportImage itself');
+      acknowledgeWildcardResource(role, amis,
+        'AMI ids are assigned by EC2 during the import: ImportImage registers the AMI, cleanup deregisters the one the import recorded');
+      acknowledgeWildcardResource(role, snapshots,
+        'snapshot ids are assigned by EC2 during the import: cleanup removes the ones behind the recorded AMI (ImportImage is granted only the snapshots the stack imports)');
+      acknowledgeWildcardResource(role, images,
+        'Image Builder images that left the stack are unknown at synth: GetImage only reads, CancelImageCreation and DeleteImage require the stack ownership tag');
+    }
   }
 
   /**

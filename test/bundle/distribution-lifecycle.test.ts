@@ -125,6 +125,21 @@ describe('distribution bundle over the wire', () => {
     expect(fake.distributionConfigurations.size).toBe(0);
   });
 
+  test('a rename that fails, then CloudFormation\'s rollback Update (old name, old id): updated in place, nothing created', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+    // The new name is taken by another stack's configuration: the rename fails and the id stays.
+    const renamedProps = props({ Name: 'taken-name' });
+    await onEvent(event('Create', renamedProps));
+    const err = await failure(onEvent(event('Update', renamedProps, { physicalResourceId: arn, oldResourceProperties: props() })));
+    expect(err.message).toContain('ResourceAlreadyExistsException');
+
+    const rolledBack = await onEvent(event('Update', props(), { physicalResourceId: arn, oldResourceProperties: renamedProps }));
+    expect(rolledBack).toEqual({ PhysicalResourceId: arn, Data: { Arn: arn, Name: 'bundle-test-distribution' } });
+    expect(fake.callsOf('UpdateDistributionConfiguration').map((c) => c.input.distributionConfigurationArn)).toEqual([arn]);
+    expect(fake.callsOf('CreateDistributionConfiguration')).toHaveLength(3);
+    expect(fake.distributionConfigurations.size).toBe(2);
+  });
+
   test('the same Create delivered twice (same RequestId) makes one configuration', async () => {
     const create = event('Create', props());
     const first = await onEvent(create);

@@ -90,6 +90,10 @@ async function failure(promise: Promise<unknown>): Promise<BundleError> {
   throw new Error('the handler succeeded; a failure was expected');
 }
 
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function theOnlyTask() {
   expect(fake.importTasks.size).toBe(1);
   return [...fake.importTasks.values()][0];
@@ -113,7 +117,8 @@ describe('import-image bundles over the wire', () => {
       ImportTaskId: task.id,
       ImageId: task.imageId,
     });
-    expect(first.PhysicalResourceId).toBe(`${first.Data.ImageArn}|${task.id}`);
+    // The third segment is the hash of the properties the import was made from.
+    expect(first.PhysicalResourceId).toMatch(new RegExp(`^${escape(first.Data.ImageArn)}\\|${task.id}\\|[0-9a-f]{16}$`));
 
     // What crossed the wire, decoded back into API members.
     const importImage = fake.callsOf('ImportImage')[0].input;
@@ -158,6 +163,7 @@ describe('import-image bundles over the wire', () => {
     });
     const replaced = await run(event('Update', changed, { physicalResourceId: first.PhysicalResourceId, oldResourceProperties: tagged }));
     expect(replaced.PhysicalResourceId).not.toBe(first.PhysicalResourceId);
+    expect(replaced.NewImport).toBe(true);
     expect(fake.importTasks.size).toBe(2);
     const second = fake.task(replaced.Data.ImportTaskId);
     expect(replaced.Data.ImageId).toBe(second.imageId);
@@ -310,15 +316,32 @@ describe('import-image bundles over the wire', () => {
     expect(fake.snapshots.size).toBe(0);
   });
 
+  test('a Delete that fails midway names the AMI and snapshots left and keeps the image, so a retry after 7 days still finds them', async () => {
+    const done = await run(event('Create', props()));
+    const task = theOnlyTask();
+    fake.forgetTask(done.Data.ImportTaskId);
+    fake.failNext({ service: 'ec2', operations: ['DeregisterImage'], status: 403, code: 'UnauthorizedOperation', message: 'You are not authorized to perform this operation.' });
+    const err = await failure(onEvent(event('Delete', props(), { physicalResourceId: done.PhysicalResourceId })));
+    expect(err.message).toContain(`still to clean up: AMI ${task.imageId}; snapshots ${task.snapshotIds.join(', ')}.`);
+    expect(err.message).toContain('EC2 DeregisterImage failed: UnauthorizedOperation');
+    expect(fake.images.has(done.Data.ImageArn)).toBe(true);
+
+    await run(event('Delete', props(), { physicalResourceId: done.PhysicalResourceId }));
+    expect(fake.images.size).toBe(0);
+    expect(fake.amis.size).toBe(0);
+    expect(fake.snapshots.size).toBe(0);
+  });
+
   test('an image in use fails Delete with an actionable message; policy snapshot keeps the snapshots; retain and the CREATE_FAILED marker make no calls', async () => {
     const done = await run(event('Create', props({ RemovalPolicy: 'snapshot' })));
     const task = theOnlyTask();
-    // In use (e.g. by a recipe): an actionable failure, and the AMI is left alone.
+    // In use (e.g. by a recipe): an actionable failure. The image goes last, so the AMI is gone and the image stays for the retry.
     fake.images.get(done.Data.ImageArn)!.inUse = true;
     const err = await failure(onEvent(event('Delete', props({ RemovalPolicy: 'snapshot' }), { physicalResourceId: done.PhysicalResourceId })));
     expect(err.message).toContain('it is in use');
     expect(err.message).toContain('ResourceDependencyException');
-    expect(fake.amis.size).toBe(1);
+    expect(fake.amis.size).toBe(0);
+    expect(fake.images.has(done.Data.ImageArn)).toBe(true);
     fake.images.get(done.Data.ImageArn)!.inUse = false;
 
     await run(event('Delete', props({ RemovalPolicy: 'snapshot' }), { physicalResourceId: done.PhysicalResourceId }));
@@ -340,5 +363,48 @@ describe('import-image bundles over the wire', () => {
     const tasks = [...fake.importTasks.values()];
     expect(tasks.map((t) => t.status)).toEqual(['completed', 'deleted']);
     expect(fake.images.size).toBe(1);
+  });
+
+  test('a failed replacing update removes its own new import; the rollback Update keeps the original: no second import', async () => {
+    const original = props({ Tags: { team: 'platform' } });
+    const done = await run(event('Create', original));
+    const task = theOnlyTask();
+    const changed = props({ ImageVersion: '2.0.0', Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'broken.vmdk' }], Tags: { team: 'other' } });
+
+    fake.importPlan = { steps: 2, failMessage: 'ClientError: Unknown OS / Missing OS files' };
+    const update = event('Update', changed, { physicalResourceId: done.PhysicalResourceId, oldResourceProperties: original });
+    const started = await onEvent(update);
+    expect(started.NewImport).toBe(true);
+    const err = await failure(waitUntilComplete(isCompleteFile, isCompleteEvent(update, started), { ...opts(), maxPolls: 5 }));
+    expect(err.message).toContain('ClientError: Unknown OS / Missing OS files');
+    // isComplete removed the failed update's image: CloudFormation may never send a Delete for its id.
+    expect(fake.images.has(started.Data.ImageArn)).toBe(false);
+    expect([...fake.images.keys()]).toEqual([done.Data.ImageArn]);
+
+    // The rollback: the original properties again, for the original id.
+    fake.importPlan = {};
+    const rollback = await run(event('Update', original, { physicalResourceId: done.PhysicalResourceId, oldResourceProperties: changed }));
+    expect(rollback.PhysicalResourceId).toBe(done.PhysicalResourceId);
+    expect(rollback.NewImport).toBeUndefined();
+    expect(rollback.Data.ImageId).toBe(task.imageId);
+    expect(fake.callsOf('ImportImage')).toHaveLength(2);
+    expect(fake.images.get(done.Data.ImageArn)!.tags).toEqual({ team: 'platform' });
+  });
+
+  test('a replacing update that times out cancels its new task and image creation, and deletes the image', async () => {
+    const done = await run(event('Create', props()));
+    fake.importPlan = { steps: 50, imageLag: 5 };
+    const changed = props({ ImageVersion: '2.0.0', Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'slow.vmdk' }] });
+    const update = event('Update', changed, { physicalResourceId: done.PhysicalResourceId, oldResourceProperties: props() });
+    const started = await onEvent(update);
+    const late = { ...isCompleteEvent(update, started), Deadline: Date.now() - 1000 };
+    const err = await failure(poll(late));
+    expect(err.message).toMatch(/did not make .* AVAILABLE within 3300 seconds/);
+    expect(err.message).toContain('increase `timeout` (at most 55 minutes)');
+
+    expect(fake.task(started.Data.ImportTaskId).status).toBe('deleted');
+    expect(fake.callsOf('CancelImageCreation')).toHaveLength(1);
+    expect(fake.images.has(started.Data.ImageArn)).toBe(false);
+    expect(fake.images.has(done.Data.ImageArn)).toBe(true);
   });
 });

@@ -11,7 +11,7 @@ import { HandlerRole, runDistributionLifecycles, runImportLifecycles, ScenarioRe
 import { DB_SNAPSHOT, NIGHTLY, NIGHTLY_RENAMED, WEB_IMAGE } from './stacks';
 import { OWNER_TAG_KEY } from '../../src/private/handler-provider';
 import {
-  asList, Deployment, grantedActions, iamRequestsFor, IamRequest, MODELED_OPERATIONS, NamedPolicy, simulate, Statement,
+  asList, Deployment, EXPORT_ROLE_PASSED_TO, grantedActions, iamRequestsFor, IamRequest, MODELED_OPERATIONS, NamedPolicy, simulate, Statement,
 } from '../support/iam';
 
 jest.setTimeout(60_000);
@@ -199,6 +199,19 @@ describe('the issue\'s examples: removing one permission of src/private/*-provid
       if (!outcome.allowed) denied.push(describeCheck(check));
     }
     expect(denied.length).toBeGreaterThan(0);
+  });
+});
+
+describe('passing the export role', () => {
+  test('is allowed whichever service iam:PassedToService names (unverified), and only for the export role', async () => {
+    const passes = dedupe(allowedChecksOf('distribution onEvent')).filter((c) => c.request.action === 'iam:PassRole');
+    expect(new Set(passes.map((c) => c.request.context['iam:PassedToService']))).toEqual(new Set(EXPORT_ROLE_PASSED_TO));
+    for (const check of passes) {
+      expect([describeCheck(check), await simulateAs('distribution onEvent', check.step.deployment, check.request)])
+        .toEqual([describeCheck(check), { allowed: true, result: 'Allowed' }]);
+      const otherRole = { ...check.request, resource: 'arn:aws:iam::123456789012:role/some-other-role' };
+      expect((await simulateAs('distribution onEvent', check.step.deployment, otherRole)).allowed).toBe(false);
+    }
   });
 });
 

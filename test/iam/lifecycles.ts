@@ -1,8 +1,8 @@
 /**
  * The lifecycles whose AWS calls the IAM proof collects. They follow the bundle
- * tests (test/bundle/*.test.ts): create, poll, tag-only update, replacing update,
- * rollback, cancel, delete of a running / finished / forgotten / in-use resource,
- * delete of what is already gone. Here the events carry the properties of the
+ * tests (test/bundle/*.test.ts): create, poll, tag-only update, replacing update
+ * (and failed ones, which isComplete cleans up), rollback, cancel, delete of a
+ * running / finished / forgotten / in-use resource, delete of what is already gone. Here the events carry the properties of the
  * synthesized stacks (test/iam/stacks.ts), so every ARN a call names is one the
  * template's policies were written for, and each step records which deployment's
  * policy was in force.
@@ -141,6 +141,15 @@ export async function runImportLifecycles(): Promise<ScenarioResult> {
     await run('db tag update', d2, event('Update', d2, db, IMPORT_TYPE, { physicalResourceId: dbCreated.PhysicalResourceId, old: d1 }));
 
     const d3 = deployments[3];
+    // Replacements that fail: isComplete removes the new import itself (CloudFormation may send
+    // no Delete for the id of a failed update), which also frees the name and version for the retry.
+    const replace = () => event('Update', d3, web, IMPORT_TYPE, { physicalResourceId: webCreated.PhysicalResourceId, old: d2 });
+    fake.importPlan = { steps: 1, imageFailureReason: 'refused by the IAM scenario' };
+    const failedReplacement = await run('web replacing update, image FAILED', d3, replace());
+    fake.importPlan = { steps: 50, imageLag: 5 };
+    const lateReplacement = await run('web replacing update, past deadline', d3, replace(), Date.now() - 1000);
+    fake.importPlan = {};
+    if (!failedReplacement.error || !lateReplacement.error) throw new Error('the failed replacements should have failed');
     const webReplaced = await run('web replacing update', d3, event('Update', d3, web, IMPORT_TYPE, { physicalResourceId: webCreated.PhysicalResourceId, old: d2 }));
     await run('web delete of the replaced image', d3, event('Delete', d3, web, IMPORT_TYPE, { physicalResourceId: webCreated.PhysicalResourceId, propsFrom: d2 }));
 

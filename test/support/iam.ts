@@ -240,11 +240,17 @@ function resourceTagContext(call: RecordedCall): Record<string, string> {
 }
 
 /**
+ * The services the export role may be reported passed to (iam:PassedToService):
+ * vmie.amazonaws.com, the principal that assumes it, or imagebuilder.amazonaws.com,
+ * the service the call goes to. Which one AWS sends is unverified
+ * (/work/shared/notes/aws-facts.md), so a pass is checked under each: the policy
+ * must work whichever it is.
+ */
+export const EXPORT_ROLE_PASSED_TO = ['vmie.amazonaws.com', 'imagebuilder.amazonaws.com'] as const;
+
+/**
  * The role a distribution configuration names for VM Export: Create and
- * UpdateDistributionConfiguration pass it. The service the role is passed to
- * (iam:PassedToService) is taken as vmie.amazonaws.com, the principal that
- * assumes it; src/private/distribution-provider.ts cites the Image Builder
- * Service Authorization Reference for that value.
+ * UpdateDistributionConfiguration pass it, once per candidate iam:PassedToService.
  */
 function exportRolePasses(call: RecordedCall, name: string): IamRequest[] {
   const known = new Set(['region', 's3ExportConfiguration', 'amiDistributionConfiguration']);
@@ -255,9 +261,9 @@ function exportRolePasses(call: RecordedCall, name: string): IamRequest[] {
     if (unmodeled.length > 0) throw new Error(`${name}: distribution members ${unmodeled.join(', ')} are not modeled in test/support/iam.ts`);
   }
   const roles = [...new Set(asList<any>(call.input.distributions).map((d) => d.s3ExportConfiguration?.roleName).filter(Boolean))];
-  return roles.map((role) => ({
-    action: 'iam:PassRole', resource: roleArn(role), context: { 'iam:PassedToService': 'vmie.amazonaws.com' }, call: name,
-  }));
+  return roles.flatMap((role) => EXPORT_ROLE_PASSED_TO.map((service) => ({
+    action: 'iam:PassRole', resource: roleArn(role), context: { 'iam:PassedToService': service }, call: name,
+  })));
 }
 
 type Rule = (call: RecordedCall, fake: FakeAws, name: string) => IamRequest[];

@@ -8,7 +8,7 @@ import { describeConfiguration } from './errors';
 import { awsFailure, errorMessage, errorName, truncate } from '../shared/util';
 
 /** The DistributionConfigurationArn pattern of the Image Builder API model. */
-const DISTRIBUTION_CONFIGURATION_ARN = /^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration\/[a-z0-9-_]+$/;
+const DISTRIBUTION_CONFIGURATION_ARN = /^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9]{12}|aws):distribution-configuration\/([a-z0-9-_]+)$/;
 
 /**
  * Whether a physical id names a distribution configuration. A Create that failed
@@ -16,6 +16,16 @@ const DISTRIBUTION_CONFIGURATION_ARN = /^arn:aws[^:]*:imagebuilder:[^:]+:(?:[0-9
  */
 export function isDistributionConfigurationArn(physicalId: string): boolean {
   return DISTRIBUTION_CONFIGURATION_ARN.test(physicalId);
+}
+
+/** The name as the ARN holds it (see `arnName`), or undefined when the id is no such ARN. */
+export function configurationNameInArn(physicalId: string): string | undefined {
+  return DISTRIBUTION_CONFIGURATION_ARN.exec(physicalId)?.[1];
+}
+
+/** A configuration name as Image Builder writes it into the ARN: lowercased, spaces turned into "-". */
+export function arnName(name: string): string {
+  return name.toLowerCase().replace(/ /g, '-');
 }
 
 /**

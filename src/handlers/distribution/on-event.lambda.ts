@@ -3,7 +3,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { clientToken } from '../shared/util';
 import type { VmDiskDistributionAttributes, VmDiskDistributionProperties } from '../types';
 import { createDistributionConfiguration } from './create';
-import { deleteDistributionConfiguration } from './delete';
+import { arnName, configurationNameInArn, deleteDistributionConfiguration } from './delete';
 import { updateDistributionConfiguration } from './update';
 
 // Several distributions deploying at once can hit Image Builder's call rate
@@ -35,7 +35,7 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
     case 'Update': {
       const props = readProperties(event.ResourceProperties);
       const oldProps = event.OldResourceProperties as Partial<VmDiskDistributionProperties>;
-      if (props.Name !== oldProps.Name) {
+      if (isRename(props.Name, oldProps.Name, event.PhysicalResourceId)) {
         // Names are unique and immutable: a new configuration, a new physical id,
         // and CloudFormation deletes the old one once the stack update succeeds.
         const arn = await createDistributionConfiguration(imagebuilder, props, clientToken(event, 'CreateDistributionConfiguration'));
@@ -53,6 +53,22 @@ export async function handler(event: CloudFormationCustomResourceEvent): Promise
     default:
       throw new Error(`unsupported RequestType ${JSON.stringify((event as { RequestType?: unknown }).RequestType)}`);
   }
+}
+
+/**
+ * Whether the update needs a new configuration: the new name is not the one of
+ * the configuration the physical id names. Comparing with OldResourceProperties
+ * instead would be wrong on the rollback of a failed rename: it sends the old
+ * name back with the old physical id, and creating that name again fails.
+ */
+function isRename(name: string, oldName: unknown, physicalId: string): boolean {
+  const current = configurationNameInArn(physicalId);
+  if (current === undefined) return name !== oldName;
+  if (arnName(name) === current) return false;
+  // Whether Image Builder keeps "_" in the ARN or turns it into "-" is not documented:
+  // names that differ only there are told apart by the old name instead.
+  const loose = (n: string) => n.replace(/_/g, '-');
+  return loose(arnName(name)) !== loose(current) || name !== oldName;
 }
 
 function readProperties(raw: Record<string, unknown>): VmDiskDistributionProperties {

@@ -2,7 +2,7 @@ import { ImagebuilderClient, TagResourceCommand, UntagResourceCommand, UpdateDis
 import type { VmDiskDistributionProperties } from '../types';
 import { describeConfiguration } from './errors';
 import { restoreDistributions } from './restore';
-import { awsFailure } from '../shared/util';
+import { awsFailure, diffTags } from '../shared/util';
 
 /**
  * Updates a configuration in place (its name is unchanged; a new name means a
@@ -45,19 +45,4 @@ export async function updateDistributionConfiguration(
       throw awsFailure('TagResource', err, subject);
     }
   }
-}
-
-/** The tag changes from `oldTags` to `newTags`: keys to add or change, keys to remove. */
-export function diffTags(
-  oldTags: Record<string, string> | undefined,
-  newTags: Record<string, string> | undefined,
-): { toSet: Record<string, string>; toRemove: string[] } {
-  const before = oldTags ?? {};
-  const after = newTags ?? {};
-  const toSet: Record<string, string> = {};
-  for (const [key, value] of Object.entries(after)) {
-    if (before[key] !== value) toSet[key] = value;
-  }
-  const toRemove = Object.keys(before).filter((key) => !(key in after));
-  return { toSet, toRemove };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
 import type { Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
@@ -23,6 +24,8 @@ export type IsCompleteEvent = ImportImageEvent & {
   readonly PhysicalResourceId: string;
   /** Epoch milliseconds after which the wait fails. */
   readonly Deadline?: number | string;
+  /** Set by an Update that started a new import (replacement); may arrive as a string. */
+  readonly NewImport?: boolean | string;
 };
 
 export interface OnEventResponse {
@@ -33,6 +36,12 @@ export interface OnEventResponse {
    * without becoming an attribute of the resource.
    */
   readonly Deadline?: number;
+  /**
+   * True when an Update started a new import (replacement). Top-level like
+   * Deadline: it tells isComplete that a failure must clean up the new import,
+   * since CloudFormation may not send a Delete for the id of a failed update.
+   */
+  readonly NewImport?: boolean;
 }
 
 /** The framework rejects Data alongside IsComplete false. */
@@ -55,25 +64,74 @@ export const FAILED_TASK_STATES = new Set(['deleted', 'deleting']);
 export interface ImportIds {
   readonly imageArn: string;
   readonly importTaskId: string;
+  /**
+   * Hash of the properties the import was made from (propertiesHash). Absent
+   * in physical ids written before it existed.
+   */
+  readonly propertiesHash?: string;
 }
 
 const IMAGE_ARN_PATTERN = /^arn:aws[a-z-]*:imagebuilder:[a-z0-9-]+:[0-9]{12}:image\/[^\s|]+$/;
 const IMPORT_TASK_ID_PATTERN = /^import-ami-[A-Za-z0-9]+$/;
+const PROPERTIES_HASH_PATTERN = /^[0-9a-f]{16}$/;
 
 export function formatPhysicalId(ids: ImportIds): string {
-  return `${ids.imageArn}${PHYSICAL_ID_SEPARATOR}${ids.importTaskId}`;
+  return [ids.imageArn, ids.importTaskId, ...(ids.propertiesHash ? [ids.propertiesHash] : [])].join(PHYSICAL_ID_SEPARATOR);
 }
 
 /**
- * Reads the ids back from a physical id; undefined for anything this handler
- * did not write (for example the framework's CREATE_FAILED marker).
+ * Reads the ids back from a physical id (with or without the properties hash);
+ * undefined for anything this handler did not write (for example the
+ * framework's CREATE_FAILED marker).
  */
 export function parsePhysicalId(physicalId: string | undefined): ImportIds | undefined {
   const parts = (physicalId ?? '').split(PHYSICAL_ID_SEPARATOR);
-  if (parts.length !== 2) return undefined;
-  const [imageArn, importTaskId] = parts;
+  if (parts.length !== 2 && parts.length !== 3) return undefined;
+  const [imageArn, importTaskId, hash] = parts;
   if (!IMAGE_ARN_PATTERN.test(imageArn) || !IMPORT_TASK_ID_PATTERN.test(importTaskId)) return undefined;
-  return { imageArn, importTaskId };
+  if (hash !== undefined && !PROPERTIES_HASH_PATTERN.test(hash)) return undefined;
+  return { imageArn, importTaskId, ...(hash !== undefined ? { propertiesHash: hash } : {}) };
+}
+
+/**
+ * Properties that change only how the resource is managed, not the image it
+ * made: changing them keeps the image. ServiceTimeout is CloudFormation's own.
+ */
+export const IN_PLACE_PROPERTIES: ReadonlySet<string> = new Set([
+  'Tags', 'WaitForAvailable', 'TimeoutSeconds', 'RemovalPolicy', 'ServiceToken', 'ServiceTimeout',
+]);
+
+/**
+ * A short hash of the properties that force a new import, kept in the physical
+ * id: an Update can then tell whether the import it names already matches the
+ * requested properties (as on a rollback) without trusting OldResourceProperties.
+ */
+export function propertiesHash(props: Partial<VmImportImageProperties>): string {
+  return createHash('sha256').update(canonicalImportProperties(props)).digest('hex').slice(0, 16);
+}
+
+/** The properties that force a new import, as canonical JSON. */
+export function canonicalImportProperties(props: object): string {
+  return JSON.stringify(normalize(Object.fromEntries(Object.entries(props).filter(([key]) => !IN_PLACE_PROPERTIES.has(key))))) ?? '';
+}
+
+/**
+ * Sorted keys, where absent, empty and null values are the same: properties
+ * written by an older handler version omit what they did not know.
+ */
+function normalize(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(normalize);
+    return items.length > 0 ? items : undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .map(([key, v]) => [key, normalize(v)] as const)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+  }
+  return value === null || value === '' ? undefined : value;
 }
 
 /** arn:partition:imagebuilder:REGION:ACCOUNT:image/... */
@@ -117,11 +175,12 @@ export function ownAmis(image: Image | undefined, imageArn: string): string[] {
     .filter((id): id is string => !!id);
 }
 
-/** The AMI to report: the one in the image's Region, else the first listed. */
+/**
+ * The AMI to report: one in the image's own Region and account, the same ones
+ * Delete removes, so the reported ImageId is always one this resource owns.
+ */
 export function reportedAmi(image: Image | undefined, imageArn: string): string | undefined {
-  const amis = image?.outputResources?.amis ?? [];
-  const region = arnRegion(imageArn);
-  return amis.find((ami) => ami.region === region && ami.image)?.image ?? amis.find((ami) => ami.image)?.image;
+  return ownAmis(image, imageArn)[0];
 }
 
 /**

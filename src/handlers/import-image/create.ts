@@ -2,7 +2,7 @@ import { CancelImportTaskCommand, ImportImageCommand, ImportImageCommandInput } 
 import { ImportVmImageCommand, ImportVmImageCommandInput, Platform } from '@aws-sdk/client-imagebuilder';
 import { awsFailure, clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
-import { attributes, deadline, formatPhysicalId, ImportImageDeps, OnEventResponse } from './common';
+import { attributes, deadline, formatPhysicalId, ImportImageDeps, OnEventResponse, propertiesHash } from './common';
 
 /** The request fields a new import is derived from (a Create, or an Update that replaces). */
 export interface ImportRequest extends RequestIdentity {
@@ -25,7 +25,7 @@ export async function createImport(request: ImportRequest, deps: ImportImageDeps
   const ids = { imageArn, importTaskId };
   console.log(`started VM import ${importTaskId} for Image Builder image ${imageArn}`);
   return {
-    PhysicalResourceId: formatPhysicalId(ids),
+    PhysicalResourceId: formatPhysicalId({ ...ids, propertiesHash: propertiesHash(props) }),
     Data: attributes(ids, props),
     Deadline: deadline(props, deps.now()),
   };

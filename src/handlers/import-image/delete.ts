@@ -3,7 +3,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceDeleteEvent } from 'aws-lambda';
-import { awsFailure, clientToken, errorMessage, errorName, truncate } from '../shared/util';
+import { awsFailure, clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import {
   describeImportTask, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES, OnEventResponse, ownAmis, parsePhysicalId,
@@ -23,7 +23,7 @@ const EC2_GONE = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', '
 
 /**
  * Removes what the import made, per the removal policy: the import task (if
- * still running), the Image Builder image, the AMI and its snapshots. Works
+ * still running), the AMI and its snapshots, then the Image Builder image. Works
  * from the ids in the physical id, since EC2 forgets import tasks after 7 days.
  */
 export async function deleteImport(event: DeleteEvent, deps: ImportImageDeps): Promise<OnEventResponse> {
@@ -39,26 +39,67 @@ export async function deleteImport(event: DeleteEvent, deps: ImportImageDeps): P
     console.log(`removal policy retain: keeping ${ids.imageArn} and its AMI`);
     return response;
   }
+  await removeImport(ids, policy, event, deps);
+  return response;
+}
 
+export interface RemoveOptions {
+  /** Waits before each retry of DeleteImage after a cancellation; default DELETE_AFTER_CANCEL_DELAYS_MS. */
+  readonly deleteRetryDelaysMs?: readonly number[];
+}
+
+/**
+ * Cancels the import if it still runs, then removes its AMIs and snapshots (per
+ * the policy) and the Image Builder image LAST: until then the image lists the
+ * AMI, so a Delete that stops midway can be retried even after EC2 forgot the
+ * task. A failure names the AMIs and snapshots not yet removed.
+ */
+export async function removeImport(
+  ids: ImportIds, policy: 'destroy' | 'snapshot', request: RequestIdentity, deps: ImportImageDeps, options: RemoveOptions = {},
+): Promise<void> {
   const task = await stopImportTask(ids.importTaskId, deps);
   const image = await getImageIfExists(ids.imageArn, deps);
-  if (image) await deleteImageResource(image, ids, event, deps);
+  // GetImage answers with the build version ARN, which DeleteImage requires.
+  const imageArn = image?.arn ?? ids.imageArn;
+  const inProgress = IN_PROGRESS_IMAGE_STATES.has(image?.state?.status ?? '');
 
-  const amis = unique([...ownAmis(image, ids.imageArn), ...(task?.ImageId ? [task.ImageId] : [])]);
+  const amis = new Set([...ownAmis(image, ids.imageArn), ...(task?.ImageId ? [task.ImageId] : [])]);
   // A cancelled task's partial snapshots are cleaned up by EC2; a completed task's back the AMI.
-  const snapshots = task?.Status === 'completed'
+  const snapshots = new Set(task?.Status === 'completed'
     ? (task.SnapshotDetails ?? []).map((detail) => detail.SnapshotId).filter((id): id is string => !!id)
-    : [];
-  for (const ami of amis) {
-    snapshots.push(...await amiSnapshots(ami, deps));
-    await deregisterAmi(ami, deps);
+    : []);
+  try {
+    // Stops Image Builder from working on the image while its AMI goes.
+    if (image && inProgress) await cancelImageCreation(imageArn, request, deps);
+    // An AMI's snapshots can only be found while it is registered.
+    for (const ami of amis) (await amiSnapshots(ami, deps)).forEach((id) => snapshots.add(id));
+    for (const ami of [...amis]) {
+      await deregisterAmi(ami, deps);
+      amis.delete(ami);
+    }
+    if (policy === 'destroy') {
+      for (const snapshot of [...snapshots]) {
+        await deleteSnapshot(snapshot, deps);
+        snapshots.delete(snapshot);
+      }
+    } else {
+      if (snapshots.size > 0) console.log(`removal policy snapshot: keeping ${[...snapshots].join(', ')}`);
+      snapshots.clear();
+    }
+    if (image) await deleteImageResource(imageArn, inProgress, deps, options.deleteRetryDelaysMs ?? DELETE_AFTER_CANCEL_DELAYS_MS);
+  } catch (err) {
+    throw withLeftovers(err, [...amis], policy === 'destroy' ? [...snapshots] : []);
   }
-  if (policy === 'destroy') {
-    for (const snapshot of unique(snapshots)) await deleteSnapshot(snapshot, deps);
-  } else if (snapshots.length > 0) {
-    console.log(`removal policy snapshot: keeping ${unique(snapshots).join(', ')}`);
-  }
-  return response;
+}
+
+/** Puts the ids still to remove first, so that cutting a long AWS message cannot lose them. */
+function withLeftovers(err: unknown, amis: string[], snapshots: string[]): unknown {
+  const left = [
+    ...(amis.length > 0 ? [`AMI ${amis.join(', ')}`] : []),
+    ...(snapshots.length > 0 ? [`snapshots ${snapshots.join(', ')}`] : []),
+  ];
+  if (left.length === 0) return err;
+  return new Error(truncate(`still to clean up: ${left.join('; ')}. ${errorMessage(err)}`));
 }
 
 export function removalPolicy(value: string | undefined): RemovalPolicy {
@@ -117,11 +158,9 @@ async function getImageIfExists(imageArn: string, deps: ImportImageDeps): Promis
   }
 }
 
-async function deleteImageResource(image: Image, ids: ImportIds, event: DeleteEvent, deps: ImportImageDeps): Promise<void> {
-  // GetImage answers with the build version ARN, which DeleteImage requires.
-  const imageArn = image.arn ?? ids.imageArn;
-  const inProgress = IN_PROGRESS_IMAGE_STATES.has(image.state?.status ?? '');
-  if (inProgress) await cancelImageCreation(imageArn, event, deps);
+async function deleteImageResource(
+  imageArn: string, inProgress: boolean, deps: ImportImageDeps, retryDelaysMs: readonly number[],
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await deps.imagebuilder.send(new DeleteImageCommand({ imageBuildVersionArn: imageArn }));
@@ -129,7 +168,7 @@ async function deleteImageResource(image: Image, ids: ImportIds, event: DeleteEv
       return;
     } catch (err) {
       if (isImageGone(err)) return;
-      const delay = DELETE_AFTER_CANCEL_DELAYS_MS[attempt];
+      const delay = retryDelaysMs[attempt];
       if (errorName(err) === 'ResourceDependencyException' && inProgress && delay !== undefined) {
         console.log(`${imageArn} is still settling after the cancellation; retrying in ${delay} ms`);
         await deps.sleep(delay);
@@ -146,16 +185,25 @@ async function deleteImageResource(image: Image, ids: ImportIds, event: DeleteEv
   }
 }
 
-async function cancelImageCreation(imageArn: string, event: DeleteEvent, deps: ImportImageDeps): Promise<void> {
+/**
+ * Error codes Image Builder's model lists for CancelImageCreation that mean
+ * "nothing (left) to cancel": the image finished, failed or is already being
+ * cancelled. ResourceNotFoundException is not modeled for it but is what a gone
+ * image answers elsewhere. Codes only: a message that merely mentions
+ * cancelling (an AccessDenied naming imagebuilder:CancelImageCreation) is a real failure.
+ */
+const NOT_CANCELLABLE = new Set(['InvalidRequestException', 'ResourceInUseException', 'ResourceNotFoundException']);
+
+async function cancelImageCreation(imageArn: string, request: RequestIdentity, deps: ImportImageDeps): Promise<void> {
   try {
     await deps.imagebuilder.send(new CancelImageCreationCommand({
       imageBuildVersionArn: imageArn,
-      clientToken: clientToken(event, 'CancelImageCreation'),
+      clientToken: clientToken(request, 'CancelImageCreation'),
     }));
     console.log(`cancelled the creation of ${imageArn}`);
   } catch (err) {
     // The image may have finished or failed meanwhile; DeleteImage decides what is left.
-    if (['InvalidRequestException', 'ResourceInUseException'].includes(errorName(err)) || isImageGone(err) || /cancel/i.test(errorMessage(err))) {
+    if (NOT_CANCELLABLE.has(errorName(err))) {
       console.log(`${imageArn} cannot be cancelled (${errorName(err)}): deleting it anyway`);
       return;
     }
@@ -197,8 +245,4 @@ async function deleteSnapshot(snapshotId: string, deps: ImportImageDeps): Promis
   } catch (err) {
     if (!EC2_GONE.has(errorName(err))) throw awsFailure('EC2 DeleteSnapshot', err);
   }
-}
-
-function unique(values: string[]): string[] {
-  return [...new Set(values)];
 }

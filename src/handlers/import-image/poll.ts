@@ -63,6 +63,7 @@ function throwIfPastDeadline(
   const imageState = `image ${image?.state?.status ?? 'status unknown'}`;
   throw new Error(truncate(
     `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${timeoutSeconds(event.ResourceProperties)} seconds ` +
-    `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback; raise timeoutSeconds if the disk needs longer.`,
+    `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback. ` +
+    'If the disk needs longer, increase `timeout` (at most 55 minutes) or set `waitForAvailable: false`.',
   ));
 }

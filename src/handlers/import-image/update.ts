@@ -1,18 +1,14 @@
 import { GetImageCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
+import { awsFailure, diffTags } from '../shared/util';
 import { VmImportImageProperties } from '../types';
-import { attributes, deadline, ImportIds, ImportImageDeps, OnEventResponse, parsePhysicalId, reportedAmi } from './common';
+import {
+  attributes, canonicalImportProperties, deadline, ImportIds, ImportImageDeps, OnEventResponse, parsePhysicalId,
+  propertiesHash, reportedAmi,
+} from './common';
 import { createImport } from './create';
 
 export type UpdateEvent = CloudFormationCustomResourceUpdateEvent<VmImportImageProperties, Partial<VmImportImageProperties>>;
-
-/**
- * Properties that change only how the resource is managed, not the image it
- * made: changing them keeps the image. ServiceTimeout is CloudFormation's own.
- */
-export const IN_PLACE_PROPERTIES: ReadonlySet<string> = new Set([
-  'Tags', 'WaitForAvailable', 'TimeoutSeconds', 'RemovalPolicy', 'ServiceToken', 'ServiceTimeout',
-]);
 
 /**
  * Tag and management changes update in place. Anything else needs a new import
@@ -22,9 +18,9 @@ export async function updateImport(event: UpdateEvent, deps: ImportImageDeps): P
   const ids = parsePhysicalId(event.PhysicalResourceId);
   const props = event.ResourceProperties;
   const old = event.OldResourceProperties ?? {};
-  if (!ids || requiresReplacement(old, props)) {
+  if (!ids || !importMatches(ids, old, props)) {
     console.log('image settings changed: starting a new import');
-    return createImport(event, deps);
+    return { ...await createImport(event, deps), NewImport: true };
   }
   await updateTags(ids.imageArn, tagMap(old.Tags), tagMap(props.Tags), deps);
   return {
@@ -34,35 +30,20 @@ export async function updateImport(event: UpdateEvent, deps: ImportImageDeps): P
   };
 }
 
-export function requiresReplacement(old: Partial<VmImportImageProperties>, props: Partial<VmImportImageProperties>): boolean {
-  return canonical(withoutInPlace(old)) !== canonical(withoutInPlace(props));
-}
-
-function withoutInPlace(props: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(props).filter(([key]) => !IN_PLACE_PROPERTIES.has(key)));
-}
-
 /**
- * JSON with sorted keys, where absent, empty and null values are the same:
- * properties written by an older handler version omit what they did not know.
+ * Whether the import the physical id names already is the one the new
+ * properties ask for. The hash in the id answers that even when
+ * OldResourceProperties do not describe this import: on the rollback of a
+ * failed replacement they are the failed update's, while the id is the original.
+ * Ids written before the hash existed fall back to comparing the properties.
  */
-function canonical(value: unknown): string {
-  return JSON.stringify(normalize(value)) ?? '';
+function importMatches(ids: ImportIds, old: Partial<VmImportImageProperties>, props: VmImportImageProperties): boolean {
+  if (ids.propertiesHash !== undefined) return ids.propertiesHash === propertiesHash(props);
+  return !requiresReplacement(old, props);
 }
 
-function normalize(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    const items = value.map(normalize);
-    return items.length > 0 ? items : undefined;
-  }
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .map(([key, v]) => [key, normalize(v)] as const)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return entries.length > 0 ? Object.fromEntries(entries) : undefined;
-  }
-  return value === null || value === '' ? undefined : value;
+export function requiresReplacement(old: Partial<VmImportImageProperties>, props: Partial<VmImportImageProperties>): boolean {
+  return canonicalImportProperties(old) !== canonicalImportProperties(props);
 }
 
 /** Tags as a plain map; anything else (absent, or an unexpected older shape) counts as none. */
@@ -75,18 +56,30 @@ function tagMap(value: unknown): Record<string, string> {
 export async function updateTags(
   imageArn: string, oldTags: Record<string, string>, newTags: Record<string, string>, deps: ImportImageDeps,
 ): Promise<void> {
-  const changed = Object.fromEntries(Object.entries(newTags).filter(([key, value]) => oldTags[key] !== value));
-  const removed = Object.keys(oldTags).filter((key) => !(key in newTags));
-  if (removed.length > 0) {
-    await deps.imagebuilder.send(new UntagResourceCommand({ resourceArn: imageArn, tagKeys: removed }));
+  const { toSet, toRemove } = diffTags(oldTags, newTags);
+  // Untag first, so that swapping keys on an image near the 50-tag limit does not overflow it.
+  if (toRemove.length > 0) {
+    try {
+      await deps.imagebuilder.send(new UntagResourceCommand({ resourceArn: imageArn, tagKeys: toRemove }));
+    } catch (err) {
+      throw awsFailure('Image Builder UntagResource', err, imageArn);
+    }
   }
-  if (Object.keys(changed).length > 0) {
-    await deps.imagebuilder.send(new TagResourceCommand({ resourceArn: imageArn, tags: changed }));
+  if (Object.keys(toSet).length > 0) {
+    try {
+      await deps.imagebuilder.send(new TagResourceCommand({ resourceArn: imageArn, tags: toSet }));
+    } catch (err) {
+      throw awsFailure('Image Builder TagResource', err, imageArn);
+    }
   }
 }
 
 /** The attributes of an update replace the old ones, so ImageId is kept when the image has it. */
 async function availableAmi(ids: ImportIds, deps: ImportImageDeps): Promise<string | undefined> {
-  const { image } = await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: ids.imageArn }));
-  return image?.state?.status === 'AVAILABLE' ? reportedAmi(image, ids.imageArn) : undefined;
+  try {
+    const { image } = await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: ids.imageArn }));
+    return image?.state?.status === 'AVAILABLE' ? reportedAmi(image, ids.imageArn) : undefined;
+  } catch (err) {
+    throw awsFailure('Image Builder GetImage', err, ids.imageArn);
+  }
 }

@@ -90,6 +90,24 @@ export function awsFailure(action: string, err: unknown, subject?: string): Erro
   return new Error(truncate(`${action} failed${subject ? ` for ${subject}` : ''}: ${errorName(err)}: ${errorMessage(err)}`));
 }
 
+/**
+ * The tag changes from `oldTags` to `newTags`: keys to add or change, keys to
+ * remove. Sending only these keeps unchanged tags from costing a call.
+ */
+export function diffTags(
+  oldTags: Record<string, string> | undefined,
+  newTags: Record<string, string> | undefined,
+): { toSet: Record<string, string>; toRemove: string[] } {
+  const before = oldTags ?? {};
+  const after = newTags ?? {};
+  // Own keys only: a tag named "constructor" or "toString" is a tag like any other.
+  const has = (tags: object, key: string) => Object.prototype.hasOwnProperty.call(tags, key);
+  // fromEntries defines own properties, so even "__proto__" stays a plain key.
+  const toSet = Object.fromEntries(Object.entries(after).filter(([key, value]) => !has(before, key) || before[key] !== value));
+  const toRemove = Object.keys(before).filter((key) => !has(after, key));
+  return { toSet, toRemove };
+}
+
 /** Parses a boolean custom resource property ("true"/"false"), with a default. */
 export function parseBoolean(value: string | boolean | undefined, defaultValue: boolean): boolean {
   if (value === undefined || value === '') return defaultValue;

@@ -83,12 +83,12 @@ function createEvent(resourceProps: Record<string, unknown>, requestId = 'reques
 
 type OldProperties = CloudFormationCustomResourceUpdateEvent['OldResourceProperties'];
 
-function updateEvent(resourceProps: Record<string, unknown>, oldProps: OldProperties): CloudFormationCustomResourceUpdateEvent {
+function updateEvent(resourceProps: Record<string, unknown>, oldProps: OldProperties, physicalId = ARN): CloudFormationCustomResourceUpdateEvent {
   return {
     ...COMMON,
     RequestType: 'Update',
     RequestId: 'request-2',
-    PhysicalResourceId: ARN,
+    PhysicalResourceId: physicalId,
     ResourceProperties: props(resourceProps),
     OldResourceProperties: oldProps,
   };
@@ -206,6 +206,44 @@ describe('update', () => {
     expect(result).toEqual({ PhysicalResourceId: NEW_ARN, Data: { Arn: NEW_ARN, Name: 'vm-disks-v2' } });
     expect(imagebuilder).toHaveReceivedCommandWith(CreateDistributionConfigurationCommand, { name: 'vm-disks-v2' });
     expect(imagebuilder).not.toHaveReceivedCommand(UpdateDistributionConfigurationCommand);
+  });
+
+  test('the rollback of a failed rename (old name, old physical id, the failed name as old properties) updates in place', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    const result = await handler(updateEvent({}, props({ Name: 'vm-disks-v2' })));
+
+    expect(result).toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'vm-disks' } });
+    expect(imagebuilder).toHaveReceivedCommandWith(UpdateDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+    expect(imagebuilder).not.toHaveReceivedCommand(CreateDistributionConfigurationCommand);
+  });
+
+  test('a new name that the ARN already holds (case, spaces) updates that configuration in place', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    const result = await handler(updateEvent({ Name: 'VM Disks' }, props()));
+
+    expect(result).toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'VM Disks' } });
+    expect(imagebuilder).not.toHaveReceivedCommand(CreateDistributionConfigurationCommand);
+  });
+
+  test('the same name with "_", which the ARN may hold as "-", updates in place', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: ARN });
+
+    await handler(updateEvent({ Name: 'vm_disks' }, props({ Name: 'vm_disks' })));
+
+    expect(imagebuilder).toHaveReceivedCommandWith(UpdateDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+    expect(imagebuilder).not.toHaveReceivedCommand(CreateDistributionConfigurationCommand);
+  });
+
+  test('a physical id that is no configuration ARN falls back to comparing with the old name', async () => {
+    const marker = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
+    imagebuilder.on(CreateDistributionConfigurationCommand).resolves({ distributionConfigurationArn: NEW_ARN });
+
+    const result = await handler(updateEvent({ Name: 'vm-disks-v2' }, props(), marker));
+
+    expect(result.PhysicalResourceId).toBe(NEW_ARN);
+    expect(imagebuilder).toHaveReceivedCommandWith(CreateDistributionConfigurationCommand, { name: 'vm-disks-v2' });
   });
 
   test('the same name updates in place with restored distributions and keeps the physical id', async () => {

@@ -5,6 +5,7 @@ import 'aws-sdk-client-mock-jest';
 import {
   awsError, createEvent, IMAGE_ARN, NOW, PHYSICAL_ID, props, ROLE_NOT_READY_MESSAGE, TASK_ID, testDeps,
 } from './fixtures';
+import { propertiesHash } from '../../../src/handlers/import-image/common';
 import { createImport } from '../../../src/handlers/import-image/create';
 import { clientToken } from '../../../src/handlers/shared/util';
 import { expectValidRequests } from '../../support/api-model';
@@ -112,9 +113,11 @@ describe('create', () => {
     expect(Object.keys(input).sort()).toEqual(['clientToken', 'name', 'platform', 'semanticVersion', 'vmImportTaskId']);
   });
 
-  test('returns the image ARN and task id as physical id, small Data and a Deadline', async () => {
+  test('returns the image ARN, task id and properties hash as physical id, small Data and a Deadline', async () => {
     const result = await createImport(createEvent(props({ TimeoutSeconds: '600' })), testDeps());
 
+    expect(result.PhysicalResourceId).toBe(`${IMAGE_ARN}|${TASK_ID}|${propertiesHash(props())}`);
+    expect(result.PhysicalResourceId).toMatch(/\|import-ami-[0-9a-f]+\|[0-9a-f]{16}$/);
     expect(result).toEqual({
       PhysicalResourceId: PHYSICAL_ID,
       Data: { ImageArn: IMAGE_ARN, ImageName: 'imported-vm', ImageVersion: '1.0.0', ImportTaskId: TASK_ID },

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-imagebuilder';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { AMI, awsError, deleteEvent, IMAGE_ARN, PHYSICAL_ID, props, TASK_ID, testDeps } from './fixtures';
+import { AMI, awsError, deleteEvent, IMAGE_ARN, LEGACY_PHYSICAL_ID, PHYSICAL_ID, props, TASK_ID, testDeps } from './fixtures';
 import { deleteImport } from '../../../src/handlers/import-image/delete';
 import { expectValidRequests } from '../../support/api-model';
 
@@ -85,6 +85,8 @@ describe('delete', () => {
     `not-an-arn|${TASK_ID}`,
     `${IMAGE_ARN}|`,
     `arn:aws:imagebuilder:us-east-1:123456789012:distribution-configuration/x|${TASK_ID}`,
+    `${IMAGE_ARN}|${TASK_ID}|not-a-hash`,
+    `${PHYSICAL_ID}|0123456789abcdef`,
   ])('makes no AWS calls for a physical id it did not write: %s', async (physicalId) => {
     const result = await deleteImport(deleteEvent(props(), physicalId), testDeps());
 
@@ -123,7 +125,7 @@ describe('delete', () => {
     expect(imagebuilder).not.toHaveReceivedCommand(CancelImageCreationCommand);
   });
 
-  test('deletes the image, deregisters its AMI and deletes the snapshots when completed', async () => {
+  test('deregisters the AMI, deletes the snapshots, then deletes the image last when completed', async () => {
     await deleteImport(deleteEvent(), testDeps());
 
     expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
@@ -132,9 +134,69 @@ describe('delete', () => {
     expect(ec2).toHaveReceivedCommandWith(DeregisterImageCommand, { ImageId: AMI });
     expect(ec2.commandCalls(DeleteSnapshotCommand).map((call) => call.args[0].input.SnapshotId).sort())
       .toEqual(['snap-0000000000000000a', 'snap-0000000000000000b']);
-    const order = calledOperations();
-    expect(order.indexOf('DeleteImageCommand')).toBeLessThan(order.indexOf('DeregisterImageCommand'));
-    expect(order.indexOf('DeregisterImageCommand')).toBeLessThan(order.indexOf('DeleteSnapshotCommand'));
+    // The image lists the AMI: deleted last, so a Delete that stops midway can still find the AMI after 7 days.
+    expect(calledOperations()).toEqual([
+      'DescribeImportImageTasksCommand', 'GetImageCommand', 'DescribeImagesCommand', 'DeregisterImageCommand',
+      'DeleteSnapshotCommand', 'DeleteSnapshotCommand', 'DeleteImageCommand',
+    ]);
+  });
+
+  test('deletes from a physical id written before the properties hash', async () => {
+    const result = await deleteImport(deleteEvent(props(), LEGACY_PHYSICAL_ID), testDeps());
+
+    expect(result).toEqual({ PhysicalResourceId: LEGACY_PHYSICAL_ID });
+    expect(ec2).toHaveReceivedCommandWith(DeregisterImageCommand, { ImageId: AMI });
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test('keeps the image and names the AMI and snapshots still to clean up when deregistering fails', async () => {
+    ec2.on(DeregisterImageCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+
+    const error = await deleteImport(deleteEvent(), testDeps()).then(() => undefined, (err: Error) => err);
+
+    expect(error?.message).toBe(
+      `still to clean up: AMI ${AMI}; snapshots snap-0000000000000000a, snap-0000000000000000b. ` +
+      'EC2 DeregisterImage failed: UnauthorizedOperation: You are not authorized to perform this operation.',
+    );
+    expect(ec2).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+  });
+
+  test('names only the snapshots not yet deleted when a snapshot delete fails', async () => {
+    ec2.on(DeleteSnapshotCommand, { SnapshotId: 'snap-0000000000000000b' }).rejects(awsError('InvalidSnapshot.InUse', 'The snapshot is in use by ami-0fffffffffffffff0'));
+
+    const error = await deleteImport(deleteEvent(), testDeps()).then(() => undefined, (err: Error) => err);
+
+    expect(error?.message).toBe(
+      'still to clean up: snapshots snap-0000000000000000b. EC2 DeleteSnapshot failed: InvalidSnapshot.InUse: The snapshot is in use by ami-0fffffffffffffff0',
+    );
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+  });
+
+  test('names the AMI and the snapshots known so far when the snapshots behind the AMI cannot be read', async () => {
+    ec2.on(DescribeImagesCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+
+    await expect(deleteImport(deleteEvent(), testDeps())).rejects.toThrow(
+      `still to clean up: AMI ${AMI}; snapshots snap-0000000000000000a. EC2 DescribeImages failed: UnauthorizedOperation`,
+    );
+    expect(ec2).not.toHaveReceivedCommand(DeregisterImageCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+  });
+
+  test('names no snapshots (they are kept) when deregistering fails with RemovalPolicy snapshot', async () => {
+    ec2.on(DeregisterImageCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+
+    await expect(deleteImport(deleteEvent(props({ RemovalPolicy: 'snapshot' })), testDeps()))
+      .rejects.toThrow(/^still to clean up: AMI ami-0123456789abcdef0\. EC2 DeregisterImage failed/);
+  });
+
+  test('keeps the ids to clean up when a long AWS message is cut', async () => {
+    ec2.on(DeregisterImageCommand).rejects(awsError('UnauthorizedOperation', `Encoded authorization failure: ${'x'.repeat(3000)}`));
+
+    const error = await deleteImport(deleteEvent(), testDeps()).then(() => undefined, (err: Error) => err);
+
+    expect(error?.message.length).toBeLessThanOrEqual(1000);
+    expect(error?.message).toContain(`AMI ${AMI}; snapshots snap-0000000000000000a, snap-0000000000000000b.`);
   });
 
   test('leaves AMIs in other Regions alone', async () => {
@@ -186,17 +248,17 @@ describe('delete', () => {
     expect(ec2).toHaveReceivedCommandWith(DeleteSnapshotCommand, { SnapshotId: 'snap-0000000000000000a' });
   });
 
-  test('fails with an actionable message when the image is in use, and keeps the AMI', async () => {
+  test('fails with an actionable message when the image is in use (the last step)', async () => {
     imagebuilder.on(DeleteImageCommand).rejects(awsError('ResourceDependencyException', 'The image is referenced by image recipe my-recipe.'));
 
     const error = await deleteImport(deleteEvent(), testDeps()).then(() => undefined, (err: Error) => err);
 
-    expect(error?.message).toMatch(/in use/);
+    expect(error?.message).toMatch(/^cannot delete Image Builder image .* it is in use/);
     expect(error?.message).toMatch(/removalPolicy to RETAIN/);
     expect(error?.message).toContain('ResourceDependencyException: The image is referenced by image recipe my-recipe.');
     expect(error?.message.length).toBeLessThanOrEqual(1000);
-    expect(ec2).not.toHaveReceivedCommand(DeregisterImageCommand);
-    expect(ec2).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+    // Nothing else is left: a retried Delete finds the AMI and snapshots gone and deletes the image.
+    expect(error?.message).not.toMatch(/still to clean up/);
   });
 
   test('retries DeleteImage while a cancelled creation settles', async () => {
@@ -230,6 +292,30 @@ describe('delete', () => {
     await deleteImport(deleteEvent(), testDeps());
 
     expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test.each([
+    ['ResourceInUseException', 'The image is already being cancelled.'],
+    ['ResourceNotFoundException', 'The image cannot be found.'],
+  ])('deletes the image when CancelImageCreation answers %s', async (code, message) => {
+    givenImage({ arn: IMAGE_ARN, state: { status: 'BUILDING' } });
+    imagebuilder.on(CancelImageCreationCommand).rejects(awsError(code, message));
+
+    await deleteImport(deleteEvent(), testDeps());
+
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test.each([
+    ['AccessDeniedException', 'User: arn:aws:sts::123456789012:assumed-role/x is not authorized to perform: imagebuilder:CancelImageCreation'],
+    ['ForbiddenException', 'You are not authorized to cancel this image.'],
+  ])('fails on a CancelImageCreation %s even though its message mentions cancelling', async (code, message) => {
+    givenImage({ arn: IMAGE_ARN, state: { status: 'BUILDING' } });
+    imagebuilder.on(CancelImageCreationCommand).rejects(awsError(code, message, 403));
+
+    await expect(deleteImport(deleteEvent(), testDeps())).rejects.toThrow(`Image Builder CancelImageCreation failed: ${code}: ${message}`);
+
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
   });
 
   test('removes the AMI of a task that completed before it could be cancelled', async () => {

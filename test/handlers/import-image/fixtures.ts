@@ -3,14 +3,15 @@ import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type {
   CloudFormationCustomResourceCreateEvent, CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceUpdateEvent,
 } from 'aws-lambda';
-import { ImportImageDeps, IsCompleteEvent } from '../../../src/handlers/import-image/common';
+import { ImportImageDeps, IsCompleteEvent, propertiesHash } from '../../../src/handlers/import-image/common';
 import { VmImportImageProperties } from '../../../src/handlers/types';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT = '123456789012';
 export const IMAGE_ARN = `arn:aws:imagebuilder:${REGION}:${ACCOUNT}:image/imported-vm/1.0.0/1`;
 export const TASK_ID = 'import-ami-0123456789abcdef0';
-export const PHYSICAL_ID = `${IMAGE_ARN}|${TASK_ID}`;
+/** The physical id an older handler version wrote: no properties hash. */
+export const LEGACY_PHYSICAL_ID = `${IMAGE_ARN}|${TASK_ID}`;
 export const AMI = 'ami-0123456789abcdef0';
 export const NOW = Date.UTC(2025, 0, 1);
 export const STACK_ID = `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/my-stack/11111111-2222-3333-4444-555555555555`;
@@ -31,6 +32,14 @@ export function props(overrides: Partial<Props> = {}): Props {
   };
 }
 
+/** The physical id this handler writes for an import of IMAGE_ARN / TASK_ID made from these properties. */
+export function physicalIdFor(p: Partial<Props>): string {
+  return `${IMAGE_ARN}|${TASK_ID}|${propertiesHash(p)}`;
+}
+
+/** The physical id of an import made from props(). */
+export const PHYSICAL_ID = physicalIdFor(props());
+
 function common(requestId: string) {
   return {
     ServiceToken: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:framework-onEvent`,
@@ -46,8 +55,9 @@ export function createEvent(p: Props = props(), requestId = 'create-request-1'):
   return { ...common(requestId), RequestType: 'Create', ResourceProperties: p };
 }
 
+/** By default the physical id is the one written for an import of `oldProps`. */
 export function updateEvent(
-  oldProps: Partial<Props>, newProps: Props, physicalId = PHYSICAL_ID, requestId = 'update-request-1',
+  oldProps: Partial<Props>, newProps: Props, physicalId = physicalIdFor(oldProps), requestId = 'update-request-1',
 ): CloudFormationCustomResourceUpdateEvent<Props, Partial<Props>> {
   return { ...common(requestId), RequestType: 'Update', PhysicalResourceId: physicalId, ResourceProperties: newProps, OldResourceProperties: oldProps };
 }
@@ -59,11 +69,16 @@ export function deleteEvent(p: Partial<Props> = props(), physicalId = PHYSICAL_I
 
 /** What the Provider framework hands isComplete: the request merged with the onEvent result. */
 export function isCompleteEvent(
-  p: Props = props(), extra: { Deadline?: number | string; RequestType?: 'Create' | 'Update' | 'Delete' } = {},
+  p: Props = props(),
+  extra: { Deadline?: number | string; RequestType?: 'Create' | 'Update' | 'Delete'; NewImport?: boolean | string } = {},
 ): IsCompleteEvent {
   const requestType = extra.RequestType ?? 'Create';
   const base = { ...common('create-request-1'), RequestType: requestType, ResourceProperties: p, PhysicalResourceId: PHYSICAL_ID };
-  const event = { ...base, ...('Deadline' in extra ? { Deadline: extra.Deadline } : { Deadline: NOW + 3300 * 1000 }) };
+  const event = {
+    ...base,
+    ...('Deadline' in extra ? { Deadline: extra.Deadline } : { Deadline: NOW + 3300 * 1000 }),
+    ...('NewImport' in extra ? { NewImport: extra.NewImport } : {}),
+  };
   return (requestType === 'Update' ? { ...event, OldResourceProperties: p } : event) as IsCompleteEvent;
 }
 

@@ -1,11 +1,16 @@
-import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
-import { GetImageCommand, Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import {
+  CancelImportTaskCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeImportImageTasksCommand, EC2Client,
+  ImportImageTask,
+} from '@aws-sdk/client-ec2';
+import {
+  CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, Image, ImagebuilderClient,
+} from '@aws-sdk/client-imagebuilder';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
   AMI, awsError, IMAGE_ARN, isCompleteEvent, LOGICAL_ID, NOW, PHYSICAL_ID, props, STACK_ID, TASK_ID, testDeps,
 } from './fixtures';
-import { isComplete } from '../../../src/handlers/import-image/is-complete';
+import { CLEANUP_DELETE_RETRY_DELAYS_MS, isComplete } from '../../../src/handlers/import-image/is-complete';
 import { expectValidRequests } from '../../support/api-model';
 
 const ec2 = mockClient(EC2Client);
@@ -48,8 +53,10 @@ async function pollError(event = isCompleteEvent()): Promise<Error> {
   );
 }
 
+let log: jest.SpyInstance;
+
 beforeAll(() => {
-  jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
 });
 
 beforeEach(() => {
@@ -57,7 +64,31 @@ beforeEach(() => {
   imagebuilder.reset();
   givenTask(activeTask);
   givenImage(pendingImage);
+  // Only the clean-up of a failed replacement calls these.
+  ec2.on(CancelImportTaskCommand).resolves({ ImportTaskId: TASK_ID, State: 'deleting' });
+  ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-0000000000000000a' } }] }] });
+  ec2.on(DeregisterImageCommand).resolves({});
+  ec2.on(DeleteSnapshotCommand).resolves({});
+  imagebuilder.on(CancelImageCreationCommand).resolves({ imageBuildVersionArn: IMAGE_ARN });
+  imagebuilder.on(DeleteImageCommand).resolves({ imageBuildVersionArn: IMAGE_ARN });
+  log.mockClear();
 });
+
+const CLEAN_UP_OPERATIONS = [
+  CancelImportTaskCommand, DescribeImagesCommand, DeregisterImageCommand, DeleteSnapshotCommand, CancelImageCreationCommand, DeleteImageCommand,
+];
+
+function cleanUpCalls(): string[] {
+  return [...ec2.calls(), ...imagebuilder.calls()]
+    .map((call) => (call.args[0] as object).constructor)
+    .filter((command) => CLEAN_UP_OPERATIONS.includes(command as never))
+    .map((command) => command.name);
+}
+
+/** An isComplete event for an Update whose onEvent started a new import. */
+function replacementEvent(p = props(), extra: { Deadline?: number; NewImport?: boolean | string } = {}) {
+  return isCompleteEvent(p, { RequestType: 'Update', NewImport: true, ...extra });
+}
 
 afterEach(() => {
   expectValidRequests(ec2, 'ec2');
@@ -126,12 +157,22 @@ describe('isComplete', () => {
     expect(JSON.stringify(result).length).toBeLessThan(512);
   });
 
-  test('reports the first AMI when none is listed for the image Region', async () => {
+  test.each([
+    ['another Region', { region: 'eu-west-1', image: 'ami-0eeeeeeeeeeeeeeee' }],
+    ['another account', { region: 'us-east-1', accountId: '210987654321', image: 'ami-0eeeeeeeeeeeeeeee' }],
+  ])('never reports an AMI of %s (Delete would not remove it): keeps polling', async (_label, ami) => {
+    givenImage({ ...availableImage, outputResources: { amis: [ami] } });
+
+    await expect(isComplete(isCompleteEvent(), testDeps())).resolves.toEqual({ IsComplete: false });
+  });
+
+  test('reports the completed task AMI when the image lists only another Region\'s', async () => {
+    givenTask(completedTask);
     givenImage({ ...availableImage, outputResources: { amis: [{ region: 'eu-west-1', image: 'ami-0eeeeeeeeeeeeeeee' }] } });
 
     const result = await isComplete(isCompleteEvent(), testDeps());
 
-    expect(result).toMatchObject({ IsComplete: true, Data: { ImageId: 'ami-0eeeeeeeeeeeeeeee' } });
+    expect(result).toMatchObject({ IsComplete: true, Data: { ImageId: AMI } });
   });
 
   test('falls back to the completed task AMI when the AVAILABLE image lists none yet', async () => {
@@ -200,6 +241,8 @@ describe('isComplete', () => {
     expect(error.message).toContain('"converting", 42% done');
     expect(error.message).toContain('image PENDING');
     expect(error.message).toMatch(/cancelled by the rollback/);
+    expect(error.message).toContain('increase `timeout` (at most 55 minutes) or set `waitForAvailable: false`');
+    expect(error.message).not.toContain('timeoutSeconds');
   });
 
   test('keeps polling before the deadline', async () => {
@@ -237,5 +280,90 @@ describe('isComplete', () => {
     const event = { ...isCompleteEvent(), RequestType: 'Replace' } as unknown as Parameters<typeof isComplete>[0];
 
     await expect(isComplete(event, testDeps())).rejects.toThrow('unknown RequestType "Replace"');
+  });
+});
+
+describe('isComplete after an Update that started a new import (replacement)', () => {
+  test('removes the new import when it times out: cancels the task and the image creation, deletes the image', async () => {
+    const error = await pollError(replacementEvent(props(), { Deadline: NOW - 1 }));
+
+    expect(error.message).toMatch(/did not make .* AVAILABLE within 3300 seconds/);
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
+    expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test('removes the image of a failed import task, and accepts NewImport as a string', async () => {
+    givenTask({ ImportTaskId: TASK_ID, Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files' });
+    givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'Import failed' } });
+
+    const error = await pollError(replacementEvent(props(), { NewImport: 'true' }));
+
+    expect(error.message).toBe(`VM import ${TASK_ID} failed: ClientError: Unknown OS / Missing OS files`);
+    expect(cleanUpCalls()).toEqual(['DeleteImageCommand']);
+  });
+
+  test('removes the AMI and snapshots of a completed task whose image FAILED, the image last', async () => {
+    givenTask({ ...completedTask, SnapshotDetails: [{ SnapshotId: 'snap-0000000000000000a' }] });
+    givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'could not register the AMI' } });
+
+    await pollError(replacementEvent());
+
+    expect(cleanUpCalls()).toEqual(['DescribeImagesCommand', 'DeregisterImageCommand', 'DeleteSnapshotCommand', 'DeleteImageCommand']);
+  });
+
+  test('keeps the snapshots with RemovalPolicy snapshot, and everything with retain', async () => {
+    givenTask(completedTask);
+    givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'could not register the AMI' } });
+
+    await pollError(replacementEvent(props({ RemovalPolicy: 'snapshot' })));
+    expect(cleanUpCalls()).toEqual(['DescribeImagesCommand', 'DeregisterImageCommand', 'DeleteImageCommand']);
+
+    ec2.resetHistory();
+    imagebuilder.resetHistory();
+    await pollError(replacementEvent(props({ RemovalPolicy: 'retain' })));
+    expect(cleanUpCalls()).toEqual([]);
+  });
+
+  test('still reports the import failure when the clean-up fails, and logs what is left', async () => {
+    givenImage({ arn: IMAGE_ARN, state: { status: 'CANCELLED', reason: 'cancelled' } });
+    givenTask(completedTask);
+    ec2.on(DeregisterImageCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+
+    const error = await pollError(replacementEvent());
+
+    expect(error.message).toBe(`Image Builder image ${IMAGE_ARN} is CANCELLED: cancelled`);
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+    const logged = log.mock.calls.map((args) => args.join(' ')).join('\n');
+    expect(logged).toContain(`could not clean up the failed update's import ${TASK_ID}`);
+    expect(logged).toContain(`still to clean up: AMI ${AMI}; snapshots snap-0000000000000000a`);
+  });
+
+  test('retries DeleteImage only briefly, to stay inside the function timeout', async () => {
+    imagebuilder.on(DeleteImageCommand).rejects(awsError('ResourceDependencyException', 'The image is being built.'));
+    const deps = testDeps();
+
+    await expect(isComplete(replacementEvent(props(), { Deadline: NOW - 1 }), deps)).rejects.toThrow(/did not make/);
+
+    expect(deps.sleep.mock.calls.map(([ms]) => ms)).toEqual(CLEANUP_DELETE_RETRY_DELAYS_MS);
+    expect(CLEANUP_DELETE_RETRY_DELAYS_MS.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20_000);
+  });
+
+  test('does not clean up while the import is still running, or on a transient polling error', async () => {
+    await expect(isComplete(replacementEvent(), testDeps())).resolves.toEqual({ IsComplete: false });
+    imagebuilder.on(GetImageCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+    await expect(isComplete(replacementEvent(), testDeps())).resolves.toEqual({ IsComplete: false });
+
+    expect(cleanUpCalls()).toEqual([]);
+  });
+
+  test.each([
+    ['a Create (its rollback Delete cleans up)', isCompleteEvent(props(), { Deadline: NOW - 1 })],
+    ['an in-place Update (the image is the resource\'s own)', isCompleteEvent(props(), { RequestType: 'Update', Deadline: NOW - 1 })],
+    ['an Update marked NewImport false', isCompleteEvent(props(), { RequestType: 'Update', Deadline: NOW - 1, NewImport: false })],
+  ])('never cleans up after %s', async (_label, event) => {
+    await expect(isComplete(event, testDeps())).rejects.toThrow(/did not make/);
+
+    expect(cleanUpCalls()).toEqual([]);
   });
 });

@@ -4,13 +4,21 @@ import {
 } from '@aws-sdk/client-imagebuilder';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { AMI, IMAGE_ARN, NOW, PHYSICAL_ID, props, TASK_ID, testDeps, updateEvent } from './fixtures';
+import {
+  AMI, awsError, IMAGE_ARN, LEGACY_PHYSICAL_ID, NOW, PHYSICAL_ID, physicalIdFor, props, TASK_ID, testDeps, updateEvent,
+} from './fixtures';
+import { propertiesHash } from '../../../src/handlers/import-image/common';
 import { updateImport } from '../../../src/handlers/import-image/update';
 import { clientToken } from '../../../src/handlers/shared/util';
 import { expectValidRequests } from '../../support/api-model';
 
 const NEW_IMAGE_ARN = 'arn:aws:imagebuilder:us-east-1:123456789012:image/imported-vm/2.0.0/1';
 const NEW_TASK_ID = 'import-ami-0fedcba9876543210';
+
+/** The physical id of the new import an update starts for these properties. */
+function newPhysicalId(p: Parameters<typeof propertiesHash>[0]): string {
+  return `${NEW_IMAGE_ARN}|${NEW_TASK_ID}|${propertiesHash(p)}`;
+}
 
 const ec2 = mockClient(EC2Client);
 const imagebuilder = mockClient(ImagebuilderClient);
@@ -99,7 +107,8 @@ describe('update', () => {
 
     const result = await updateImport(event, testDeps());
 
-    expect(result.PhysicalResourceId).toBe(`${NEW_IMAGE_ARN}|${NEW_TASK_ID}`);
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(props(change)));
+    expect(result.NewImport).toBe(true);
     expect(result.Data).toMatchObject({ ImageArn: NEW_IMAGE_ARN, ImportTaskId: NEW_TASK_ID });
     expect(ec2).toHaveReceivedCommandWith(ImportImageCommand, { ClientToken: clientToken(event, 'ImportImage') });
     expect(imagebuilder).toHaveReceivedCommandTimes(ImportVmImageCommand, 1);
@@ -131,19 +140,121 @@ describe('update', () => {
     expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
   });
 
-  test('tolerates missing OldResourceProperties', async () => {
+  test('tolerates missing OldResourceProperties: the hash in the physical id decides', async () => {
     const event = { ...updateEvent(props(), props()), OldResourceProperties: undefined as unknown as Record<string, unknown> };
 
     const result = await updateImport(event, testDeps());
 
-    // Nothing to compare with: a new import is the safe answer.
-    expect(result.PhysicalResourceId).toBe(`${NEW_IMAGE_ARN}|${NEW_TASK_ID}`);
+    expect(result.PhysicalResourceId).toBe(PHYSICAL_ID);
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
   });
 
   test('starts a new import when the old physical id names no import', async () => {
     const result = await updateImport(updateEvent(props(), props(), 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED'), testDeps());
 
-    expect(result.PhysicalResourceId).toBe(`${NEW_IMAGE_ARN}|${NEW_TASK_ID}`);
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(props()));
+    expect(result.NewImport).toBe(true);
     expect(ec2).toHaveReceivedCommandTimes(ImportImageCommand, 1);
+  });
+
+  test('the rollback of a failed replacement (the original properties again) keeps the original import: no second import', async () => {
+    // CloudFormation rolls back with OldResourceProperties = the failed update's, ResourceProperties = the original.
+    const original = props({ Tags: { stage: 'one' } });
+    const failed = props({ ImageVersion: '2.0.0', Disks: [{ Format: 'VMDK', S3Bucket: 'disk-bucket', S3Key: 'disks/boot-v2.vmdk' }], Tags: { stage: 'two' } });
+    const event = updateEvent(failed, original, physicalIdFor(original));
+
+    const result = await updateImport(event, testDeps());
+
+    expect(result.PhysicalResourceId).toBe(physicalIdFor(original));
+    expect(result.NewImport).toBeUndefined();
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(ImportVmImageCommand);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: IMAGE_ARN, tags: { stage: 'one' } });
+  });
+
+  test('starts a new import when the hash in the physical id differs from the new properties, even if OldResourceProperties equal them', async () => {
+    const event = updateEvent(props(), props(), physicalIdFor(props({ ImageVersion: '0.9.0' })));
+
+    const result = await updateImport(event, testDeps());
+
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(props()));
+    expect(ec2).toHaveReceivedCommandTimes(ImportImageCommand, 1);
+  });
+
+  test.each([
+    ['UntagResource', { keep: 'x', drop: 'y' }, { keep: 'x' }],
+    ['TagResource', { keep: 'x' }, { keep: 'x', add: 'z' }],
+  ])('fails with the AWS code and message when %s is rejected', async (name, oldTags, newTags) => {
+    const error = awsError('AccessDeniedException', `not authorized to perform: imagebuilder:${name}`, 403);
+    if (name === 'TagResource') imagebuilder.on(TagResourceCommand).rejects(error);
+    else imagebuilder.on(UntagResourceCommand).rejects(error);
+
+    await expect(updateImport(updateEvent(props({ Tags: oldTags }), props({ Tags: newTags })), testDeps()))
+      .rejects.toThrow(`Image Builder ${name} failed for ${IMAGE_ARN}: AccessDeniedException: not authorized to perform: imagebuilder:${name}`);
+  });
+
+  test('fails with the AWS code and message when GetImage is rejected', async () => {
+    imagebuilder.on(GetImageCommand).rejects(awsError('ResourceNotFoundException', 'The image cannot be found.', 404));
+
+    await expect(updateImport(updateEvent(props(), props({ TimeoutSeconds: '900' })), testDeps()))
+      .rejects.toThrow(`Image Builder GetImage failed for ${IMAGE_ARN}: ResourceNotFoundException: The image cannot be found.`);
+  });
+
+  test('treats tags named like Object properties as ordinary tags', async () => {
+    await updateImport(updateEvent(props({ Tags: { constructor: 'a' } }), props({ Tags: { toString: 'b' } })), testDeps());
+
+    expect(imagebuilder).toHaveReceivedCommandWith(UntagResourceCommand, { resourceArn: IMAGE_ARN, tagKeys: ['constructor'] });
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: IMAGE_ARN, tags: { toString: 'b' } });
+  });
+});
+
+describe('update of a physical id written before the properties hash', () => {
+  test('updates tags in place and keeps the id as it is', async () => {
+    const result = await updateImport(updateEvent(props({ Tags: { a: '1' } }), props({ Tags: { a: '2' } }), LEGACY_PHYSICAL_ID), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(LEGACY_PHYSICAL_ID);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: IMAGE_ARN, tags: { a: '2' } });
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+  });
+
+  test('compares OldResourceProperties: a changed disk starts a new import under an id with the hash', async () => {
+    const changed = props({ Disks: [{ Format: 'VMDK', S3Bucket: 'disk-bucket', S3Key: 'disks/boot-v2.vmdk' }] });
+
+    const result = await updateImport(updateEvent(props(), changed, LEGACY_PHYSICAL_ID), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(changed));
+    expect(result.NewImport).toBe(true);
+  });
+
+  test('starts a new import when OldResourceProperties are missing: nothing to compare with', async () => {
+    const event = { ...updateEvent(props(), props(), LEGACY_PHYSICAL_ID), OldResourceProperties: undefined as unknown as Record<string, unknown> };
+
+    const result = await updateImport(event, testDeps());
+
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(props()));
+  });
+});
+
+describe('propertiesHash', () => {
+  test('is 16 hex characters, blind to key order and to the properties that update in place', () => {
+    const hash = propertiesHash(props());
+
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(propertiesHash(props({
+      Tags: { a: '1' }, WaitForAvailable: 'false', TimeoutSeconds: '60', RemovalPolicy: 'retain', ServiceToken: 'other',
+    }))).toBe(hash);
+    const withServiceTimeout = { ...props(), ServiceTimeout: '3600' };
+    expect(propertiesHash(withServiceTimeout)).toBe(hash);
+    const reversed = Object.fromEntries(Object.entries(props()).reverse());
+    expect(propertiesHash(reversed)).toBe(hash);
+  });
+
+  test.each([
+    ['ImageName', { ImageName: 'other' }],
+    ['ImageVersion', { ImageVersion: '1.0.1' }],
+    ['Disks', { Disks: [{ Format: 'RAW', S3Bucket: 'disk-bucket', S3Key: 'disks/boot.vmdk' }] }],
+    ['KmsKeyId', { KmsKeyId: 'alias/other' }],
+  ])('changes with %s', (_name, change) => {
+    expect(propertiesHash(props(change))).not.toBe(propertiesHash(props()));
   });
 });
