@@ -237,6 +237,8 @@ describe('import-image bundles over the wire', () => {
     expect(await poll(request)).toEqual({ IsComplete: false });
     fake.failNext({ service: 'imagebuilder', operations: ['GetImage'], code: 'ServiceException', message: 'Internal error' });
     expect(await poll(request)).toEqual({ IsComplete: false });
+    // Each poll above really met its fault (an active task alone also answers false).
+    expect(fake.calls.filter((call) => call.fault).map((call) => call.fault)).toEqual(['RequestLimitExceeded', 'ThrottlingException', 'ServiceException']);
 
     const { response } = await waitUntilComplete(isCompleteFile, request, { ...opts(), maxPolls: 8 });
     expect(response.Data.ImageId).toBe(theOnlyTask().imageId);

@@ -49,6 +49,14 @@ export class BundleError extends Error {
   }
 }
 
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    // The generated *-function.ts constructs are not part of any bundle.
+    return entry.isDirectory() ? sourceFiles(full) : entry.name.endsWith('.ts') && !entry.name.endsWith('-function.ts') ? [full] : [];
+  });
+}
+
 /**
  * The bundle of `src/handlers/<dir>/<name>.lambda.ts`, as `npx projen bundle` writes it.
  * Throws with the fix when it has not been built.
@@ -57,6 +65,12 @@ export function bundleFile(dir: string, name: string): string {
   const file = path.join(REPO_ROOT, 'assets', 'handlers', dir, `${name}.lambda`, 'index.js');
   if (!fs.existsSync(file)) {
     throw new Error(`${path.relative(REPO_ROOT, file)} does not exist: run \`npx projen bundle\` before these tests`);
+  }
+  // A bundle older than the handler sources would test code that no longer exists.
+  const built = fs.statSync(file).mtimeMs;
+  const newer = sourceFiles(path.join(REPO_ROOT, 'src', 'handlers')).filter((src) => fs.statSync(src).mtimeMs > built);
+  if (newer.length > 0) {
+    throw new Error(`${path.relative(REPO_ROOT, file)} is older than ${path.relative(REPO_ROOT, newer[0])}: run \`npx projen bundle\` before these tests`);
   }
   return file;
 }
