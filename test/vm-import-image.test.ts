@@ -412,6 +412,21 @@ describe('IAM', () => {
     }]);
   });
 
+  test('cancelling an import task needs the stack ownership tag the task carries, for both handler roles', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const template = Template.fromStack(stack);
+    for (const role of ['VmImportImageProviderOnEventRole', 'VmImportImageProviderIsCompleteRole']) {
+      const cancels = statementsOf(template, role).filter((st) => [].concat(st.Action).includes('ec2:CancelImportTask' as never));
+      expect(cancels).toEqual([{
+        Effect: 'Allow',
+        Action: 'ec2:CancelImportTask',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:us-east-1:123456789012:import-image-task/*']] },
+        Condition: { StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } },
+      }]);
+    }
+  });
+
   test('the polling handler reads, and can clean up only a failed replacement it polled', () => {
     const stack = newStack();
     image(stack, 'Web');

@@ -105,7 +105,13 @@ export class VmImportProvider extends Construct {
     // Cleaning up: onEvent on Delete; isComplete when a replacing update's new import
     // fails, since CloudFormation never learns that import's id and sends no Delete for it.
     grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DescribeImages'], resources: ['*'] }));
-    grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:CancelImportTask'], resources: [importTasks] }));
+    // Every import task is started with the image's tags, the stack's ownership tag
+    // among them: only this stack's tasks can be cancelled.
+    grant(bothRoles, new iam.PolicyStatement({
+      actions: ['ec2:CancelImportTask'],
+      resources: [importTasks],
+      conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
+    }));
     grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], resources: [amis, snapshots] }));
     // Deletes also reach images whose construct already left the stack (or was
     // renamed): CloudFormation deletes them after this policy stopped naming them.

@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { HandlerRole, runDistributionLifecycles, runImportLifecycles, ScenarioResult, Step } from './lifecycles';
+import { HandlerRole, outcomeMismatch, runDistributionLifecycles, runImportLifecycles, ScenarioResult, Step, SUCCEEDS } from './lifecycles';
 import { DB_SNAPSHOT, NIGHTLY, NIGHTLY_RENAMED, WEB_IMAGE } from './stacks';
 import { OWNER_TAG_KEY } from '../../src/private/handler-provider';
 import {
@@ -78,6 +78,11 @@ function describeCheck(c: Check): string {
 const ROLES: HandlerRole[] = ['import onEvent', 'import isComplete', 'distribution onEvent'];
 
 describe('the lifecycles', () => {
+  test('ended every step as it declared: success, or the deliberate failure (so no call the proof covers went missing)', () => {
+    expect(steps.filter((s) => s.expected !== SUCCEEDS).length).toBeGreaterThan(0);
+    expect(steps.map(outcomeMismatch).filter((m) => m !== undefined)).toEqual([]);
+  });
+
   test('ran against a fake that accepted every request as AWS would', () => {
     for (const scenario of scenarios) expect(scenario.fake.problems).toEqual([]);
   });
@@ -263,6 +268,39 @@ describe('resources whose construct left the stack (or was renamed)', () => {
       const othersTag = { ...check.request, context: { ...check.request.context, [`aws:ResourceTag/${OWNER_TAG_KEY}`]: otherStack } };
       expect([describeCheck(check), await simulateAs(role, d, withoutTags)]).toEqual([describeCheck(check), { allowed: false, result: 'ImplicitlyDenied' }]);
       expect([describeCheck(check), await simulateAs(role, d, othersTag)]).toEqual([describeCheck(check), { allowed: false, result: 'ImplicitlyDenied' }]);
+    }
+  });
+});
+
+describe('cancelling an import task', () => {
+  /** Every recorded CancelImportTask, of both import roles. */
+  const cancelChecks = () => (['import onEvent', 'import isComplete'] as HandlerRole[])
+    .flatMap((role) => allowedChecksOf(role).filter((c) => c.request.action === 'ec2:CancelImportTask').map((check) => ({ role, check })));
+
+  test('is allowed for the tasks the stack started (they carry its ownership tag), by both import roles', async () => {
+    const cancels = cancelChecks();
+    expect(new Set(cancels.map((c) => c.role))).toEqual(new Set(['import onEvent', 'import isComplete']));
+    for (const { role, check } of cancels) {
+      // The fake recorded the task's tags (its TagSpecifications) as the call's resource tags.
+      expect([describeCheck(check), check.request.context[`aws:ResourceTag/${OWNER_TAG_KEY}`]]).toEqual([describeCheck(check), check.step.deployment.stackId]);
+      expect([describeCheck(check), await simulateAs(role, check.step.deployment, check.request)])
+        .toEqual([describeCheck(check), { allowed: true, result: 'Allowed' }]);
+    }
+  });
+
+  test('is denied for a task without this stack\'s ownership tag, or with another stack\'s', async () => {
+    const cancels = cancelChecks();
+    expect(cancels.length).toBeGreaterThan(0);
+    const otherStack = 'arn:aws:cloudformation:us-east-1:123456789012:stack/another-stack/00000000-0000-4000-8000-000000000000';
+    for (const { role, check } of cancels) {
+      const d = check.step.deployment;
+      const { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: _owner, ...otherTags } = check.request.context;
+      const untagged = { ...check.request, context: otherTags };
+      const othersTag = { ...check.request, context: { ...check.request.context, [`aws:ResourceTag/${OWNER_TAG_KEY}`]: otherStack } };
+      for (const request of [untagged, othersTag]) {
+        expect([describeCheck({ ...check, request }), await simulateAs(role, d, request)])
+          .toEqual([describeCheck({ ...check, request }), { allowed: false, result: 'ImplicitlyDenied' }]);
+      }
     }
   });
 });

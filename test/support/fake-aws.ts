@@ -313,7 +313,8 @@ export class FakeAws {
     if (service === 'ec2') {
       const task = typeof input?.ImportTaskId === 'string' ? this.importTasks.get(input.ImportTaskId) : undefined;
       if (!task) return undefined;
-      const tags = (task.input.TagSpecifications ?? []).flatMap((spec: any) => spec.Tags ?? []);
+      // The tags ImportImage put on the task (CancelImportTask authorizes aws:ResourceTag on it).
+      const tags = (task.input.TagSpecifications ?? []).filter((spec: any) => spec.ResourceType === 'import-image-task').flatMap((spec: any) => spec.Tags ?? []);
       return Object.fromEntries(tags.map((t: any) => [t.Key, t.Value]));
     }
     const arn = input?.imageBuildVersionArn ?? input?.distributionConfigurationArn ?? input?.resourceArn;
