@@ -4,7 +4,7 @@
  * CloudFormation's strings back into the API's booleans and integers ON THE WIRE,
  * and that create, update and delete behave against a stateful service.
  */
-import { FakeAws } from '../support/fake-aws';
+import { FakeAws, useFakeAwsPerTest } from '../support/fake-aws';
 import { BundleError, bundleFile, cfnEvent, invokeBundle, RunBundleOptions } from '../support/run-bundle';
 
 jest.setTimeout(60_000);
@@ -20,14 +20,9 @@ beforeAll(() => {
   onEventFile = bundleFile('distribution', 'on-event');
 });
 
-beforeEach(async () => {
-  fake = await FakeAws.start();
-});
-
-afterEach(async () => {
-  await fake.close();
-  // Every request any test sent must be one AWS accepts.
-  expect(fake.problems).toEqual([]);
+const currentFake = useFakeAwsPerTest();
+beforeEach(() => {
+  fake = currentFake();
 });
 
 function opts(): RunBundleOptions {

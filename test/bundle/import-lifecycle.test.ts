@@ -4,7 +4,7 @@
  * Provider framework's contract. Proves the bundles load, sign, serialize and parse
  * real protocol traffic, and that the lifecycle holds on the wire.
  */
-import { FakeAws } from '../support/fake-aws';
+import { FakeAws, useFakeAwsPerTest } from '../support/fake-aws';
 import { BundleError, bundleFile, cfnEvent, invokeBundle, isCompleteEvent, RunBundleOptions, waitUntilComplete } from '../support/run-bundle';
 
 jest.setTimeout(60_000);
@@ -22,14 +22,9 @@ beforeAll(() => {
   isCompleteFile = bundleFile('import-image', 'is-complete');
 });
 
-beforeEach(async () => {
-  fake = await FakeAws.start();
-});
-
-afterEach(async () => {
-  await fake.close();
-  // Every request any test sent must be one AWS accepts.
-  expect(fake.problems).toEqual([]);
+const currentFake = useFakeAwsPerTest();
+beforeEach(() => {
+  fake = currentFake();
 });
 
 function opts(): RunBundleOptions {

@@ -1061,3 +1061,24 @@ function decodeRestJsonInput(
   for (const key of bodyKeys) problems.push(`unknown body member ${key} (not in ${op.input.shape})`);
   return input;
 }
+
+/**
+ * For a test file: a fresh fake for each test, closed afterwards, and the test
+ * fails when any request it sent is one AWS would reject. Returns the current fake.
+ */
+export function useFakeAwsPerTest(): () => FakeAws {
+  let current: FakeAws | undefined;
+  beforeEach(async () => {
+    current = await FakeAws.start();
+  });
+  afterEach(async () => {
+    const fake = current!;
+    current = undefined;
+    await fake.close();
+    expect(fake.problems).toEqual([]);
+  });
+  return () => {
+    if (!current) throw new Error('the fake AWS endpoint exists only while a test runs');
+    return current;
+  };
+}
