@@ -54,6 +54,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   devDeps: [
     '@aws-sdk/client-ec2',
     '@aws-sdk/client-imagebuilder',
+    '@aws-sdk/client-sfn',
+    '@aws-sdk/client-cloudformation',
     '@types/aws-lambda',
     'aws-sdk-client-mock',
     'aws-sdk-client-mock-jest',
