@@ -1,6 +1,7 @@
+import { createHash } from 'crypto';
 import {
-  Annotations, CfnResource, CustomResource, Duration, Fn, IResource, ITaggable, Lazy, Names,
-  RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
+  Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, CustomResource, Duration, Fn, IResource,
+  ITaggable, Lazy, Names, RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,10 +9,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';
-import { DiskContainerProperties, VM_IMPORT_IMAGE_RESOURCE_TYPE, VmImportImageProperties } from './handlers/types';
+import {
+  DiskContainerProperties, LIBRARY_TAG_COUNT, VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, VM_IMPORT_IMAGE_RESOURCE_TYPE,
+  VmImportImageAvailableProperties, VmImportImageProperties,
+} from './handlers/types';
 import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './private/grants';
 import { OWNER_TAG_KEY } from './private/handler-provider';
-import { DEFAULT_POLL_INTERVAL, PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
+import { PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
 import { validateEnumValue, validateImageName, validateSemanticVersion } from './private/validation';
 
@@ -19,16 +23,23 @@ import { validateEnumValue, validateImageName, validateSemanticVersion } from '.
 const MAX_DISKS = 21;
 /** The most tags an Image Builder image accepts. */
 const MAX_TAGS = 50;
+/** The longest `timeout`: an AWS::CloudFormation::WaitCondition waits 43200 s at most. */
+const MAX_TIMEOUT = Duration.hours(12);
+const MIN_TIMEOUT = Duration.minutes(1);
 /**
- * Room between the resource's own deadline and the provider's hour: the onEvent
- * call before the first poll, and the poll that notices the deadline.
+ * Imports routinely take hours (large disks, Windows); a hung one fails after this.
+ * Failures fail at once, whatever the timeout.
  */
-const TIMEOUT_MARGIN = Duration.minutes(5);
-/** The longest `timeout`: the provider waits an hour at most. */
-const MAX_TIMEOUT = PROVIDER_MAX_WAIT.minus(TIMEOUT_MARGIN);
+const DEFAULT_TIMEOUT = Duration.hours(6);
+const DEFAULT_POLL_INTERVAL = Duration.seconds(15);
+const DEFAULT_MAX_POLL_INTERVAL = Duration.minutes(2);
 const MIN_POLL_INTERVAL = Duration.seconds(5);
-/** Longer intervals would let CloudFormation's own timeout fire before the deadline is noticed. */
-const MAX_POLL_INTERVAL = Duration.minutes(1);
+const MAX_POLL_INTERVAL = Duration.minutes(30);
+/**
+ * Time the wait condition gives the poller beyond `timeout`, so that a timeout
+ * fails with the poller's message (the import's last state), not CloudFormation's.
+ */
+const SIGNAL_MARGIN = Duration.minutes(5);
 
 /**
  * An EC2 Image Builder image, such as one imported from a VM.
@@ -215,25 +226,39 @@ export interface VmImportImageProps {
 
   /**
    * How long the deployment waits for the image to become AVAILABLE before it fails
-   * (the failed import is then cancelled). At most 55 minutes: for longer imports
-   * set `waitForAvailable: false`.
+   * (the import is then cancelled and removed). From 1 minute to 12 hours: the deployment
+   * waits through an `AWS::CloudFormation::WaitCondition` that a Step Functions poller
+   * signals, so no Lambda invocation has to live that long. A failed import fails the
+   * deployment within one poll interval, whatever the timeout.
    *
-   * @default Duration.minutes(55)
+   * @default Duration.hours(6)
+   * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-waitcondition.html
    */
   readonly timeout?: Duration;
 
   /**
-   * How often the import is polled, from 5 seconds to 1 minute. All the imports of a
-   * stack share one provider, so they must all use the same interval.
+   * The wait before the first poll of the import. Later intervals grow with the time
+   * elapsed (a tenth of it), up to `maxPollInterval`, so short imports are noticed
+   * quickly and long ones cost few polls. Each import has its own schedule.
    *
-   * @default Duration.seconds(30)
+   * @default Duration.seconds(15)
    */
   readonly pollInterval?: Duration;
 
   /**
+   * The longest wait between two polls of the import: completion or failure is
+   * noticed within this long. From `pollInterval` to 30 minutes.
+   *
+   * @default Duration.minutes(2)
+   */
+  readonly maxPollInterval?: Duration;
+
+  /**
    * What happens to the image when it leaves the stack.
    * DESTROY deletes the Image Builder image, deregisters the AMI and deletes its snapshots;
-   * SNAPSHOT does the same but keeps the snapshots; RETAIN keeps everything.
+   * SNAPSHOT does the same but keeps the snapshots; RETAIN keeps everything a successful
+   * deployment made (DeletionPolicy RetainExceptOnCreate, UpdateReplacePolicy Retain), while
+   * a failed create is still rolled back and an import still running is always cancelled.
    *
    * @default RemovalPolicy.DESTROY
    */
@@ -241,7 +266,9 @@ export interface VmImportImageProps {
 
   /**
    * Tags for the Image Builder image and the import task. `Tags.of(scope)` reaches them too.
-   * The image also carries `cdk-vm-import-export:stack-id`, which lets the stack delete it.
+   * The image also carries the library's own tags (`cdk-vm-import-export:*`: the stack, the
+   * resource, its properties and the import task), which let the stack find and delete it:
+   * at most 46 tags of your own.
    *
    * @default - none
    */
@@ -326,6 +353,8 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
   public readonly serviceRole: iam.IRole;
 
   private readonly resource: CustomResource;
+  /** The read step after the wait condition (waitForAvailable). */
+  private readonly available?: CustomResource;
   private readonly waitForAvailable: boolean;
   private removalPolicy: RemovalPolicy;
 
@@ -336,14 +365,16 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.imageVersion = props.imageVersion ?? '1.0.0';
     this.waitForAvailable = props.waitForAvailable ?? true;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    const timeout = props.timeout ?? MAX_TIMEOUT;
+    const timeout = props.timeout ?? DEFAULT_TIMEOUT;
     const pollInterval = props.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    const maxPollInterval = props.maxPollInterval ?? DEFAULT_MAX_POLL_INTERVAL;
 
     validateImageName('imageName', this.imageName);
     validateSemanticVersion('imageVersion', this.imageVersion);
-    validateDuration('timeout', timeout, Duration.minutes(1), MAX_TIMEOUT,
-      'for imports that take longer, set waitForAvailable: false and let recipes reference the image while it imports');
-    validateDuration('pollInterval', pollInterval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 'use whole seconds between 5 seconds and 1 minute');
+    validateDuration('timeout', timeout, MIN_TIMEOUT, MAX_TIMEOUT,
+      `the deployment can wait ${MAX_TIMEOUT.toHumanString()} at most (an AWS::CloudFormation::WaitCondition's limit)`);
+    validateDuration('pollInterval', pollInterval, MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 'use whole seconds');
+    validateDuration('maxPollInterval', maxPollInterval, pollInterval, MAX_POLL_INTERVAL, 'use whole seconds, no less than pollInterval');
     if (props.description !== undefined && !Token.isUnresolved(props.description) && props.description.length > 1024) {
       throw new Error(`description is ${props.description.length} characters long; Image Builder accepts at most 1024: shorten it`);
     }
@@ -374,17 +405,20 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.node.addValidation({
       validate: () => {
         const count = Object.keys(this.tags.tagValues()).length;
-        return count > MAX_TAGS - 1
-          ? [`the image has ${count} tags; Image Builder accepts ${MAX_TAGS}, one of which is ${OWNER_TAG_KEY}: remove ${count - MAX_TAGS + 1}`]
+        const room = MAX_TAGS - LIBRARY_TAG_COUNT;
+        return count > room
+          ? [`the image has ${count} tags; Image Builder accepts ${MAX_TAGS}, ${LIBRARY_TAG_COUNT} of which the library sets (cdk-vm-import-export:*): remove ${count - room}`]
           : [];
       },
     });
 
-    const provider = VmImportProvider.of(this, pollInterval);
+    const provider = VmImportProvider.of(this);
+    provider.claimImageVersion(this.imageName, this.imageVersion, this.node.path);
     provider.grantForImage(this.imageArnPattern(), this.serviceRole,
       configs.map((c) => c.snapshotId).filter((snapshotId): snapshotId is string => snapshotId !== undefined));
 
-    const properties: VmImportImageProperties = {
+    // What the import is made from: the handler imports again when any of it changes.
+    const importSettings = {
       ImageName: this.imageName,
       ImageVersion: this.imageVersion,
       Description: props.description,
@@ -399,24 +433,63 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       RoleName: this.serviceRole.roleName,
       Disks: configs.map(renderDisk),
       LogGroupName: props.logGroup?.logGroupName,
+    };
+    // Wait conditions cannot be updated and a handle's signals stay on it: every new
+    // import (and every new timeout) gets a new handle and condition, keyed by what
+    // the template says of the import. A tag change keeps them, and does not wait again.
+    const waitKey = this.waitForAvailable ? synthKey(this, { ...importSettings, timeout: timeout.toSeconds() }) : undefined;
+    const handle = waitKey ? new CfnWaitConditionHandle(this, `Signal${waitKey}`) : undefined;
+    const waitLogicalId = `Wait${waitKey}`;
+
+    const properties: VmImportImageProperties = {
+      ...importSettings,
       // The stack's tag lets the handler delete this image even after it left the stack.
       Tags: Lazy.any({ produce: () => ({ ...this.tags.renderTags(), [OWNER_TAG_KEY]: Stack.of(this).stackId }) }) as any,
       WaitForAvailable: String(this.waitForAvailable),
       TimeoutSeconds: String(timeout.toSeconds()),
       RemovalPolicy: Lazy.string({ produce: () => this.removalPolicy }),
+      ...(handle ? {
+        SignalUrl: handle.ref,
+        WaitConditionLogicalId: Lazy.string({ produce: () => Stack.of(this).getLogicalId(this.node.findChild(waitLogicalId) as CfnWaitCondition) }),
+        PollIntervalSeconds: String(pollInterval.toSeconds()),
+        MaxPollIntervalSeconds: String(maxPollInterval.toSeconds()),
+      } : {}),
     };
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: provider.serviceToken,
       resourceType: VM_IMPORT_IMAGE_RESOURCE_TYPE,
       properties,
-      serviceTimeout: Duration.seconds(Math.min(PROVIDER_MAX_WAIT.toSeconds(), timeout.toSeconds() + TIMEOUT_MARGIN.toSeconds())),
+      // Creates answer at once; deletes may wait for Image Builder, queued imports for quota.
+      serviceTimeout: PROVIDER_MAX_WAIT,
     });
     this.applyCfnRemovalPolicy();
     // The service role must be usable (and its policy attached) before the import starts.
     this.resource.node.addDependency(this.serviceRole);
-
-    this.imageArn = this.resource.getAttString('ImageArn');
     this.importTaskId = this.resource.getAttString('ImportTaskId');
+
+    if (handle) {
+      const wait = new CfnWaitCondition(this, waitLogicalId, {
+        handle: handle.ref,
+        count: 1,
+        timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
+      });
+      // Starts counting once the import and its poller have started.
+      wait.addDependency(this.resource.node.defaultChild as CfnResource);
+      const available: VmImportImageAvailableProperties = {
+        ImageArn: this.resource.getAttString('ImageArn'),
+        ImportTaskId: this.importTaskId,
+        WaitCondition: wait.ref,
+        TimeoutSeconds: String(timeout.toSeconds()),
+      };
+      // The read step after the wait: imageArn and imageId come from it, so whatever uses them waits too.
+      this.available = new CustomResource(this, 'Available', {
+        serviceToken: provider.serviceToken,
+        resourceType: VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE,
+        properties: available,
+        serviceTimeout: PROVIDER_MAX_WAIT,
+      });
+    }
+    this.imageArn = (this.available ?? this.resource).getAttString('ImageArn');
   }
 
   /**
@@ -428,7 +501,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     if (!this.waitForAvailable) {
       throw new Error(`imageId of ${this.node.path} is not available with waitForAvailable: false, because the AMI does not exist when the resource completes; set waitForAvailable: true, or use imageArn`);
     }
-    return this.resource.getAttString('ImageId');
+    return this.available!.getAttString('ImageId');
   }
 
   /**
@@ -441,8 +514,14 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
   private applyCfnRemovalPolicy(): void {
     // CloudFormation has no Snapshot policy for custom resources: SNAPSHOT is carried out by the handler.
+    // RETAIN keeps what a deployment made but still rolls back a failed create (as aws-cdk-lib maps
+    // RETAIN_ON_UPDATE_OR_DELETE): a Delete that reaches the handler with RETAIN is such a rollback.
     const cfn = this.resource.node.defaultChild as CfnResource;
-    cfn.applyRemovalPolicy(this.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
+    if (this.removalPolicy === RemovalPolicy.RETAIN || this.removalPolicy === RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE) {
+      cfn.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
+    } else {
+      cfn.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    }
   }
 
   private bindDisks(disks: DiskImage[]): DiskImageConfig[] {
@@ -510,4 +589,12 @@ function validateDuration(prop: string, value: Duration, min: Duration, max: Dur
   if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
     throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
   }
+}
+
+/**
+ * A short key of what the template says of an import, for the logical ids of its
+ * wait condition. Values that are tokens count by their CloudFormation expression.
+ */
+function synthKey(scope: Construct, settings: object): string {
+  return createHash('sha256').update(JSON.stringify(Stack.of(scope).resolve(settings))).digest('hex').slice(0, 8).toUpperCase();
 }

@@ -7,8 +7,34 @@
  * Keep this file free of SDK imports: the constructs import it too.
  */
 
+/**
+ * The tag every image and distribution configuration of a stack carries, with the
+ * stack's id as its value. It lets a handler delete a resource after a rename or
+ * after its construct left the stack: CloudFormation deletes such resources only
+ * after the handler's policy stopped naming them.
+ */
+export const OWNER_TAG_KEY = 'cdk-vm-import-export:stack-id';
+/**
+ * Tags the import handler adds at run time to the import task and the image, so
+ * that an import can be found without its physical id: CloudFormation sends a
+ * Delete with an id it invented when it stopped waiting for a Create, and the
+ * rollback of a failed replacement may arrive with the new id.
+ */
+export const LOGICAL_ID_TAG_KEY = 'cdk-vm-import-export:logical-id';
+export const PROPERTIES_HASH_TAG_KEY = 'cdk-vm-import-export:properties-hash';
+/** On the image only: the task id is not known before ImportImage answers. */
+export const IMPORT_TASK_TAG_KEY = 'cdk-vm-import-export:import-task-id';
+/** How many of an image's 50 tags the library uses (owner, logical id, hash, task id). */
+export const LIBRARY_TAG_COUNT = 4;
+
 /** Resource type of the import custom resource. */
 export const VM_IMPORT_IMAGE_RESOURCE_TYPE = 'Custom::VmImportImage';
+/**
+ * Resource type of the read step that follows an import's wait condition: it
+ * reports the AMI once the image is AVAILABLE, so that whatever uses `imageId`
+ * or `imageArn` waits for the import however long it takes.
+ */
+export const VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE = 'Custom::VmImportImageAvailable';
 /** Resource type of the distribution custom resource. */
 export const VM_DISK_DISTRIBUTION_RESOURCE_TYPE = 'Custom::VmDiskDistribution';
 
@@ -60,6 +86,37 @@ export interface VmImportImageProperties {
   readonly TimeoutSeconds?: string;
   /** 'destroy' (default) | 'snapshot' (keep snapshots) | 'retain' (touch nothing). */
   readonly RemovalPolicy?: string;
+  /**
+   * The presigned URL of the import's AWS::CloudFormation::WaitConditionHandle.
+   * Present when the deployment waits through a wait condition (any wait longer
+   * than a custom resource may take): the handler then completes at once and a
+   * Step Functions poller signals this URL when the image is AVAILABLE or failed.
+   * Never logged.
+   */
+  readonly SignalUrl?: string;
+  /** Logical id of the wait condition: the poller stops once nothing waits for it. */
+  readonly WaitConditionLogicalId?: string;
+  /** Seconds before the first poll; later intervals grow with the elapsed time. */
+  readonly PollIntervalSeconds?: string;
+  /** The longest interval between two polls, in seconds. */
+  readonly MaxPollIntervalSeconds?: string;
+}
+
+/** ResourceProperties of Custom::VmImportImageAvailable. */
+export interface VmImportImageAvailableProperties {
+  /** The import's image (GetAtt of the import resource). */
+  readonly ImageArn: string;
+  readonly ImportTaskId: string;
+  /** Ref of the wait condition: only makes this resource follow it. */
+  readonly WaitCondition?: string;
+  /** Seconds this step may itself wait (an import replaced without a new wait condition). */
+  readonly TimeoutSeconds?: string;
+}
+
+/** Attributes (Data) of Custom::VmImportImageAvailable. */
+export interface VmImportImageAvailableAttributes {
+  readonly ImageArn: string;
+  readonly ImageId: string;
 }
 
 /** Attributes (Data) of Custom::VmImportImage. */

@@ -7,13 +7,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResource } from './nag';
 
-/**
- * The tag every image and distribution configuration of a stack carries, with the
- * stack's id as its value. It lets a handler delete a resource after a rename or
- * after its construct left the stack: CloudFormation deletes such resources only
- * after the handler's policy stopped naming them.
- */
-export const OWNER_TAG_KEY = 'cdk-vm-import-export:stack-id';
+export { OWNER_TAG_KEY } from '../handlers/types';
 
 /** Log retention of every function and state machine a provider creates. */
 const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
@@ -55,14 +49,7 @@ export function createProvider(scope: Construct, id: string, props: HandlerProvi
   // A separate role: the onEvent framework starts the waiter, the waiter invokes
   // these functions; one shared role would make a dependency cycle.
   const waiterFramework = props.isCompleteHandler ? functionRole(scope, `${id}WaiterFramework`, framework.logGroup) : undefined;
-  const waiterLogs = props.isCompleteHandler
-    ? new logs.LogGroup(scope, `${id}WaiterLogs`, {
-      // Step Functions needs no CloudWatch Logs resource policy entry for /aws/vendedlogs/ groups.
-      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(scope, { maxLength: 200, separator: '-' })}-${id}`,
-      retention: LOG_RETENTION,
-      removalPolicy: RemovalPolicy.DESTROY,
-    })
-    : undefined;
+  const waiterLogs = props.isCompleteHandler ? stateMachineLogGroup(scope, `${id}WaiterLogs`, id) : undefined;
   const provider = new cr.Provider(scope, id, {
     onEventHandler: props.onEventHandler,
     isCompleteHandler: props.isCompleteHandler,
@@ -112,14 +99,31 @@ function configureWaiter(provider: cr.Provider, waiter: Construct): void {
     actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
     resources: ['*'],
   }));
+  const invoked = ['framework-isComplete', 'framework-onTimeout']
+    .map((name) => provider.node.tryFindChild(name) as lambda.IFunction | undefined)
+    .filter((fn): fn is lambda.IFunction => fn !== undefined);
+  acknowledgeStateMachineRole(role, invoked);
+}
+
+/**
+ * A log group for a state machine. Step Functions needs no CloudWatch Logs
+ * resource policy entry for /aws/vendedlogs/ groups.
+ */
+export function stateMachineLogGroup(scope: Construct, id: string, suffix: string): logs.LogGroup {
+  return new logs.LogGroup(scope, id, {
+    logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(scope, { maxLength: 200, separator: '-' })}-${suffix}`,
+    retention: LOG_RETENTION,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+}
+
+/** The acknowledgments every traced, logged state machine role of ours needs. */
+export function acknowledgeStateMachineRole(role: iam.IRole, invoked: lambda.IFunction[]): void {
   acknowledgeWildcardResource(role, '*',
     'X-Ray tracing and the CloudWatch Logs delivery actions (logs:CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, ...) that Step Functions logging needs support no resource-level permissions');
-  for (const name of ['framework-isComplete', 'framework-onTimeout']) {
-    const fn = provider.node.tryFindChild(name) as lambda.IFunction | undefined;
-    if (fn) {
-      acknowledgeWildcardResource(role, `${fn.functionArn}:*`,
-        'the aws-cdk-lib Provider waiter invokes its own framework function (grantInvoke also covers its versions and aliases)');
-    }
+  for (const fn of invoked) {
+    acknowledgeWildcardResource(role, `${fn.functionArn}:*`,
+      'the state machine invokes this function (grantInvoke also covers its versions and aliases)');
   }
 }
 

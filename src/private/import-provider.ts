@@ -1,54 +1,64 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
+import { pollerStateMachine } from './poller';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/import-image/clients';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const PROVIDER_MAX_WAIT = Duration.hours(1);
-/** The default time between two polls of an import. */
-export const DEFAULT_POLL_INTERVAL = Duration.seconds(30);
+/**
+ * How often the Provider's waiter calls isComplete: for deletes that wait until
+ * Image Builder lets an image go, imports queued for quota, and read steps.
+ * Imports themselves are polled by the poller state machine on their own schedule.
+ */
+export const PROVIDER_QUERY_INTERVAL = Duration.seconds(15);
 
 /**
- * The per-stack provider of Custom::VmImportImage: an onEvent handler that starts
- * imports and cleans up, an isComplete handler that polls them. One per stack,
- * however many images the stack imports: a resource's ServiceToken cannot change,
- * so the provider's id never depends on any image's settings.
+ * The per-stack provider of Custom::VmImportImage (and of its read step,
+ * Custom::VmImportImageAvailable): an onEvent handler that starts imports and
+ * cleans up, an isComplete handler that waits, and a Step Functions Standard
+ * state machine that polls long imports and signals their wait conditions. One
+ * per stack, however many images the stack imports: a resource's ServiceToken
+ * cannot change, so the provider never depends on any image's settings.
  */
 export class VmImportProvider extends Construct {
-  /**
-   * The stack's provider. Every image of the stack is polled at the same interval:
-   * asking for another one is an error that names both.
-   */
-  public static of(scope: Construct, pollInterval: Duration = DEFAULT_POLL_INTERVAL): VmImportProvider {
-    const provider = stackSingleton(scope, 'VmImportImageProvider', (stack, id) => new VmImportProvider(stack, id, pollInterval, scope.node.path));
-    if (provider.pollInterval.toSeconds() !== pollInterval.toSeconds()) {
-      throw new Error(`pollInterval is ${pollInterval.toHumanString()}, but the VM imports of this stack are already polled every ${provider.pollInterval.toHumanString()} (set by ${provider.firstUser}); the imports of a stack share one provider: give them all the same pollInterval`);
-    }
-    return provider;
+  /** The stack's provider. */
+  public static of(scope: Construct): VmImportProvider {
+    return stackSingleton(scope, 'VmImportImageProvider', (stack, id) => new VmImportProvider(stack, id));
   }
 
   public readonly serviceToken: string;
   /** Role of the onEvent handler: starts, updates and deletes imports. */
   public readonly onEventRole: iam.Role;
-  /** Role of the isComplete handler: only reads state. */
+  /** Role of the isComplete handler: waits, polls, and cleans up what a failed request started. */
   public readonly isCompleteRole: iam.Role;
+  /** Polls long imports and signals their wait conditions. */
+  public readonly poller: sfn.StateMachine;
 
-  /** The interval at which the waiter polls every import of the stack. */
-  public readonly pollInterval: Duration;
-  private readonly firstUser: string;
+  /** name/version -> the construct path that uses it (two imports of one stack cannot share both). */
+  private readonly imageVersions = new Map<string, string>();
 
-  private constructor(scope: Stack, id: string, pollInterval: Duration, firstUser: string) {
+  private constructor(scope: Stack, id: string) {
     super(scope, id);
-    this.pollInterval = pollInterval;
-    this.firstUser = firstUser;
     const onEvent = functionRole(this, 'OnEvent');
     const isComplete = functionRole(this, 'IsComplete');
     this.onEventRole = onEvent.role;
     this.isCompleteRole = isComplete.role;
 
+    const isCompleteFunction = new IsCompleteFunction(this, 'IsComplete', {
+      description: 'cdk-vm-import-export: waits for VM imports and their clean-up, and polls long imports (Custom::VmImportImage)',
+      role: isComplete.role,
+      logGroup: isComplete.logGroup,
+      // A poll is a few calls; a clean-up retries throttled calls (1+2+4+8 s each) and must still answer.
+      timeout: Duration.minutes(3),
+      memorySize: 256,
+    });
+    this.poller = pollerStateMachine(this, isCompleteFunction);
     const onEventFunction = new OnEventFunction(this, 'OnEvent', {
       description: 'cdk-vm-import-export: starts, updates and deletes VM imports (Custom::VmImportImage)',
       role: onEvent.role,
@@ -56,24 +66,14 @@ export class VmImportProvider extends Construct {
       // Leaves room for the bounded retry while a new service role propagates.
       timeout: Duration.minutes(5),
       memorySize: 256,
-    });
-    const isCompleteFunction = new IsCompleteFunction(this, 'IsComplete', {
-      description: 'cdk-vm-import-export: polls VM imports until the image is available (Custom::VmImportImage)',
-      role: isComplete.role,
-      logGroup: isComplete.logGroup,
-      timeout: Duration.minutes(1),
-      memorySize: 256,
+      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: this.poller.stateMachineArn },
     });
 
-    // Polls stop after an hour at most; the resource's own timeout is checked by
-    // isComplete, so that a timeout fails with a message that names the import.
-    const interval = pollInterval.toSeconds();
-    const totalTimeout = Duration.seconds(Math.floor(PROVIDER_MAX_WAIT.toSeconds() / interval) * interval);
     const provider = createProvider(this, 'Provider', {
       onEventHandler: onEventFunction,
       isCompleteHandler: isCompleteFunction,
-      queryInterval: pollInterval,
-      totalTimeout,
+      queryInterval: PROVIDER_QUERY_INTERVAL,
+      totalTimeout: PROVIDER_MAX_WAIT,
     });
     this.serviceToken = provider.serviceToken;
 
@@ -89,13 +89,14 @@ export class VmImportProvider extends Construct {
 
     // No resource-level permissions exist for this read.
     grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DescribeImportImageTasks'], resources: ['*'] }));
-    grant([this.onEventRole], new iam.PolicyStatement({
+    // Imports start in onEvent, or in isComplete once a full import quota has room.
+    grant(bothRoles, new iam.PolicyStatement({
       // ImportImage authorizes the task and the AMI it registers; source snapshots
       // (a third resource type) are granted per image, by id (grantForImage).
       actions: ['ec2:ImportImage'],
       resources: [importTasks, amis],
     }));
-    grant([this.onEventRole], new iam.PolicyStatement({
+    grant(bothRoles, new iam.PolicyStatement({
       // Tags on the import task are applied by ImportImage itself.
       actions: ['ec2:CreateTags'],
       resources: [importTasks],
@@ -116,16 +117,32 @@ export class VmImportProvider extends Construct {
     // Deletes also reach images whose construct already left the stack (or was
     // renamed): CloudFormation deletes them after this policy stopped naming them.
     // Reading any image is harmless; cancelling and deleting needs the stack's tag.
-    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['imagebuilder:GetImage'], resources: [images] }));
+    // Listing build versions finds an import by its tags (a Delete with an id CloudFormation invented).
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['imagebuilder:GetImage', 'imagebuilder:ListImageBuildVersions'], resources: [images] }));
     grant(bothRoles, new iam.PolicyStatement({
       actions: ['imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage'],
       resources: [images],
       conditions: { StringEquals: { [`aws:ResourceTag/${OWNER_TAG_KEY}`]: stack.stackId } },
     }));
+    // An image that cannot be deleted names the recipes built on it. No resource-level permissions.
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['imagebuilder:ListImageRecipes'], resources: ['*'] }));
+
+    // Whether CloudFormation still waits (isComplete, the poller), and whether a stack rolls back (an update of a vanished image).
+    grant([this.isCompleteRole], new iam.PolicyStatement({ actions: ['cloudformation:DescribeStackResource'], resources: [stack.stackId] }));
+    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stack.stackId] }));
+
+    // The poller: started for each import that waits through a wait condition, stopped when the import is deleted.
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.poller.stateMachineArn] }));
+    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [this.poller.stateMachineArn] }));
+    const executions = stack.formatArn({
+      service: 'states', resource: 'execution', resourceName: `${this.poller.stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
+    acknowledgeWildcardResource(this.onEventRole, executions, 'execution names are derived from import task ids that EC2 assigns at deploy time');
 
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
     for (const role of bothRoles) {
-      acknowledgeWildcardResource(role, '*', 'ec2:DescribeImportImageTasks and ec2:DescribeImages support no resource-level permissions');
+      acknowledgeWildcardResource(role, '*', 'ec2:DescribeImportImageTasks, ec2:DescribeImages and imagebuilder:ListImageRecipes support no resource-level permissions');
       acknowledgeWildcardResource(role, importTasks,
         'import task ids are assigned by EC2 when ImportImage starts; CreateTags is limited to ImportImage itself');
       acknowledgeWildcardResource(role, amis,
@@ -133,39 +150,48 @@ export class VmImportProvider extends Construct {
       acknowledgeWildcardResource(role, snapshots,
         'snapshot ids are assigned by EC2 during the import: cleanup removes the ones behind the recorded AMI (ImportImage is granted only the snapshots the stack imports)');
       acknowledgeWildcardResource(role, images,
-        'Image Builder images that left the stack are unknown at synth: GetImage only reads, CancelImageCreation and DeleteImage require the stack ownership tag');
+        'Image Builder images that left the stack are unknown at synth: GetImage and ListImageBuildVersions only read, CancelImageCreation and DeleteImage require the stack ownership tag');
     }
   }
 
   /**
-   * Allows what one image needs: creating and tagging images of its name, polling
-   * them, passing its service role, and importing the EBS snapshots it names.
+   * Allows what one image needs: creating and tagging images of its name,
+   * passing its service role, and importing the EBS snapshots it names. Both
+   * handlers: a queued import starts in isComplete. Refuses a second image of the
+   * stack with the same name and version.
    */
   public grantForImage(imageArnPattern: string, serviceRole: iam.IRole, sourceSnapshotIds: string[] = []): void {
-    if (sourceSnapshotIds.length > 0) {
-      // ImportImage authorizes each DiskContainer SnapshotId (resource type snapshot,
-      // Service Authorization Reference): only the snapshots this stack imports.
-      const stack = Stack.of(this);
-      this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['ec2:ImportImage'],
-        resources: sourceSnapshotIds.map((id) => stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: id })),
+    const roles = [this.onEventRole, this.isCompleteRole];
+    const stack = Stack.of(this);
+    for (const role of roles) {
+      if (sourceSnapshotIds.length > 0) {
+        // ImportImage authorizes each DiskContainer SnapshotId (resource type snapshot,
+        // Service Authorization Reference): only the snapshots this stack imports.
+        role.addToPrincipalPolicy(new iam.PolicyStatement({
+          actions: ['ec2:ImportImage'],
+          resources: sourceSnapshotIds.map((id) => stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: id })),
+        }));
+      }
+      role.addToPrincipalPolicy(new iam.PolicyStatement({
+        // ImportVmImage with tags also authorizes TagResource.
+        actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
+        resources: [imageArnPattern],
       }));
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [serviceRole.roleArn] }));
+      acknowledgeWildcardResource(role, imageArnPattern,
+        'Image Builder assigns the version and build number of the image (a name given as a token is matched with * as well)');
     }
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      // ImportVmImage with tags also authorizes TagResource.
-      actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
-      resources: [imageArnPattern],
-    }));
-    this.isCompleteRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['imagebuilder:GetImage'],
-      resources: [imageArnPattern],
-    }));
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['iam:PassRole'],
-      resources: [serviceRole.roleArn],
-    }));
-    const versions = 'Image Builder assigns the version and build number of the image (a name given as a token is matched with * as well)';
-    acknowledgeWildcardResource(this.onEventRole, imageArnPattern, versions);
-    acknowledgeWildcardResource(this.isCompleteRole, imageArnPattern, versions);
+  }
+
+  /** Two imports of one stack with the same name and version would collide in Image Builder. */
+  public claimImageVersion(name: string, version: string, path: string): void {
+    if (Token.isUnresolved(name) || Token.isUnresolved(version)) return;
+    const key = `${name.toLowerCase()}/${version}`;
+    const other = this.imageVersions.get(key);
+    if (other !== undefined) {
+      throw new Error(`imageName "${name}" with imageVersion ${version} is already used by ${other} in this stack; ` +
+        'Image Builder keeps one image per name and version: give this image another imageName or imageVersion');
+    }
+    this.imageVersions.set(key, path);
   }
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'crypto';
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { errorName, parseInteger, Sleep } from '../shared/util';
+import { errorName, parseInteger, Sleep, truncate } from '../shared/util';
 import { PHYSICAL_ID_SEPARATOR, VmImportImageAttributes, VmImportImageProperties } from '../types';
 
 /** What the lifecycle steps need from the outside; injected so tests control time and AWS. */
@@ -12,7 +14,36 @@ export interface ImportImageDeps {
   readonly sleep: Sleep;
   /** Epoch milliseconds. */
   readonly now: () => number;
+  /** Starts and stops the stack's poller executions (long waits). */
+  readonly sfn?: SFNClient;
+  /** Tells whether CloudFormation still waits for a resource. */
+  readonly cloudformation?: CloudFormationClient;
+  /** Sends a wait condition signal to its presigned URL. */
+  readonly signal?: (url: string, signal: WaitConditionSignal) => Promise<void>;
+  /** ARN of the stack's poller state machine (environment of the onEvent function). */
+  readonly pollerStateMachineArn?: string;
 }
+
+/** The JSON body CloudFormation reads from a wait condition handle (user guide, "wait condition signal JSON syntax"). */
+export interface WaitConditionSignal {
+  readonly Status: 'SUCCESS' | 'FAILURE';
+  readonly Reason: string;
+  readonly UniqueId: string;
+  readonly Data: string;
+}
+
+/** What a wait step asks of isComplete, decided by onEvent (top level: it never becomes an attribute). */
+export type WaitKind =
+  /** Nothing to wait for: the resource is complete (the poller, if any, signals the wait condition). */
+  | 'none'
+  /** Poll the import until the image is AVAILABLE (no wait condition). */
+  | 'import'
+  /** ImportImage answered that the account's import quota is full: start the import once there is room. */
+  | 'queue'
+  /** Wait until the image is terminal, then remove what the import made. */
+  | 'delete'
+  /** Fail with `Failure`, keeping the physical id, so that CloudFormation's Delete cleans up. */
+  | 'fail';
 
 export type ImportImageEvent = CloudFormationCustomResourceEvent<VmImportImageProperties, Partial<VmImportImageProperties>>;
 
@@ -26,7 +57,19 @@ export type IsCompleteEvent = ImportImageEvent & {
   readonly Deadline?: number | string;
   /** Set by an Update that started a new import (replacement); may arrive as a string. */
   readonly NewImport?: boolean | string;
+  /** What to wait for; absent in events of older handler versions (then: the import). */
+  readonly Wait?: WaitKind;
+  /** Epoch milliseconds at which onEvent answered. */
+  readonly StartedAt?: number | string;
+  /** The imports a Delete removes (found by tags when the physical id was not ours). */
+  readonly Targets?: FoundImportIds[];
+  readonly Failure?: string;
 };
+/** An import a Delete removes; either part may be missing for imports found by tags. */
+export interface FoundImportIds {
+  readonly imageArn?: string;
+  readonly importTaskId?: string;
+}
 
 export interface OnEventResponse {
   readonly PhysicalResourceId: string;
@@ -42,21 +85,33 @@ export interface OnEventResponse {
    * since CloudFormation may not send a Delete for the id of a failed update.
    */
   readonly NewImport?: boolean;
+  readonly Wait?: WaitKind;
+  readonly StartedAt?: number;
+  readonly Targets?: FoundImportIds[];
+  readonly Failure?: string;
 }
 
 /** The framework rejects Data alongside IsComplete false. */
 export type IsCompleteResponse =
   | { readonly IsComplete: false }
-  | { readonly IsComplete: true; readonly Data?: VmImportImageAttributes };
+  /** PhysicalResourceId: set when the import started only in isComplete (a queued import). */
+  | { readonly IsComplete: true; readonly Data?: VmImportImageAttributes; readonly PhysicalResourceId?: string };
 
 /** 55 minutes: leaves the Provider's one-hour ceiling room to report our own error. */
 export const DEFAULT_TIMEOUT_SECONDS = 3300;
+/** The longest any one custom resource request may wait in isComplete (the Provider's hour, less a margin). */
+export const MAX_PROVIDER_WAIT_SECONDS = 3300;
 
 /** Statuses of an Image Builder image that is still being made. */
 export const IN_PROGRESS_IMAGE_STATES = new Set(['PENDING', 'CREATING', 'BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING']);
 
 /** Statuses after which an image never becomes AVAILABLE. */
 export const FAILED_IMAGE_STATES = new Set(['FAILED', 'CANCELLED', 'DELETED']);
+/**
+ * Statuses of an image that was AVAILABLE and still has its AMI: lifecycle
+ * policies (or a person) deprecate or disable images. An update must not wait for them.
+ */
+export const USABLE_IMAGE_STATES = new Set(['AVAILABLE', 'DEPRECATED', 'DISABLED']);
 
 /** A failed import ends in one of these task statuses. */
 export const FAILED_TASK_STATES = new Set(['deleted', 'deleting']);
@@ -99,6 +154,8 @@ export function parsePhysicalId(physicalId: string | undefined): ImportIds | und
  */
 export const IN_PLACE_PROPERTIES: ReadonlySet<string> = new Set([
   'Tags', 'WaitForAvailable', 'TimeoutSeconds', 'RemovalPolicy', 'ServiceToken', 'ServiceTimeout',
+  // How the deployment waits, not what it imports.
+  'SignalUrl', 'WaitConditionLogicalId', 'PollIntervalSeconds', 'MaxPollIntervalSeconds',
 ]);
 
 /**
@@ -196,4 +253,51 @@ export async function describeImportTask(ec2: EC2Client, importTaskId: string): 
     // Raw, so that a poll can tell a transient error from a real one.
     throw err;
   }
+}
+
+/** Where an import stands, from what EC2 and Image Builder report. */
+export type ImportState =
+  | { readonly kind: 'available'; readonly imageId: string }
+  | { readonly kind: 'failed'; readonly message: string }
+  | { readonly kind: 'waiting' };
+
+/**
+ * Reads the task and the image together: the task fails first (deleted with a
+ * StatusMessage such as "ClientError: Unknown OS"), Image Builder follows it
+ * minutes later. Failure messages are AWS's own, cut to fit a response.
+ */
+export function importState(ids: ImportIds, task: ImportImageTask | undefined, image: Image | undefined): ImportState {
+  if (task && FAILED_TASK_STATES.has(task.Status ?? '')) {
+    return { kind: 'failed', message: truncate(`VM import ${ids.importTaskId} failed: ${task.StatusMessage ?? `task ${task.Status} without a status message`}`) };
+  }
+  const status = image?.state?.status;
+  if (status && FAILED_IMAGE_STATES.has(status)) {
+    return { kind: 'failed', message: truncate(`Image Builder image ${ids.imageArn} is ${status}: ${image?.state?.reason ?? 'no reason given'}`) };
+  }
+  if (status && USABLE_IMAGE_STATES.has(status)) {
+    const imageId = reportedAmi(image, ids.imageArn) ?? (task?.Status === 'completed' ? task.ImageId : undefined);
+    if (imageId) return { kind: 'available', imageId };
+  }
+  return { kind: 'waiting' };
+}
+
+/** One structured line per poll, for `aws logs tail --follow` and Logs Insights. */
+export function progressLine(ids: ImportIds, task: ImportImageTask | undefined, image: Image | undefined, extra: Record<string, unknown>): string {
+  return JSON.stringify({
+    event: 'vm-import-progress',
+    importTaskId: ids.importTaskId,
+    imageArn: ids.imageArn,
+    taskStatus: task?.Status,
+    statusMessage: task?.StatusMessage,
+    progressPercent: task?.Progress !== undefined ? Number(task.Progress) : undefined,
+    disks: task?.SnapshotDetails?.map((disk) => ({
+      device: disk.DeviceName,
+      status: disk.Status,
+      progressPercent: disk.Progress !== undefined ? Number(disk.Progress) : undefined,
+      sizeBytes: disk.DiskImageSize,
+      format: disk.Format,
+    })),
+    imageStatus: image?.state?.status,
+    ...extra,
+  });
 }

@@ -1,8 +1,15 @@
 import { CancelImportTaskCommand, ImportImageCommand, ImportImageCommandInput } from '@aws-sdk/client-ec2';
-import { ImportVmImageCommand, ImportVmImageCommandInput, Platform } from '@aws-sdk/client-imagebuilder';
-import { awsFailure, clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
-import { VmImportImageProperties } from '../types';
-import { attributes, deadline, formatPhysicalId, ImportImageDeps, OnEventResponse, propertiesHash } from './common';
+import { CancelImageCreationCommand, ImportVmImageCommand, ImportVmImageCommandInput, Platform } from '@aws-sdk/client-imagebuilder';
+import {
+  awsFailure, clientToken, errorMessage, errorName, isTransient, parseBoolean, RequestIdentity, retryTransient, truncate,
+} from '../shared/util';
+import { IMPORT_TASK_TAG_KEY, VmImportImageProperties } from '../types';
+import {
+  attributes, formatPhysicalId, ImportIds, ImportImageDeps, MAX_PROVIDER_WAIT_SECONDS, OnEventResponse, propertiesHash, timeoutSeconds,
+} from './common';
+import { findImports, resourceTags } from './lookup';
+import { pollerInput, startPoller } from './poller';
+import { validateProperties } from './validate';
 
 /** The request fields a new import is derived from (a Create, or an Update that replaces). */
 export interface ImportRequest extends RequestIdentity {
@@ -17,17 +24,82 @@ export const ROLE_RETRY_DELAYS_MS = [2_000, 4_000, 8_000, 16_000];
 
 const ROLE_NOT_READY = /service role .* (does not exist|does not have sufficient permissions)/i;
 
-/** Starts the VM import and registers it with Image Builder; the wait happens in isComplete. */
+/**
+ * What EC2 answers when the account's concurrent import tasks are at their
+ * quota. Unverified which code VM Import uses: every one that names a limit of
+ * resources is treated as "wait for room" (aws-facts.md).
+ */
+const QUOTA_CODES = new Set(['ResourceCountLimitExceeded', 'ResourceLimitExceeded', 'ImportTaskLimitExceeded', 'TaskLimitExceeded']);
+
+/** ImportImage found the import quota full: the import waits for room (isComplete retries it). */
+export class ImportQuotaFull extends Error {
+  constructor(readonly cause: unknown) {
+    super(`${errorName(cause)}: ${errorMessage(cause)}`);
+  }
+}
+
+/**
+ * Starts the VM import and registers it with Image Builder. With a wait
+ * condition, starts the poller and completes at once; without one, isComplete
+ * waits (as long as a custom resource may). A full import quota is not a failure:
+ * isComplete starts the import once there is room.
+ */
 export async function createImport(request: ImportRequest, deps: ImportImageDeps): Promise<OnEventResponse> {
   const props = request.ResourceProperties;
-  const importTaskId = await startImportTask(request, deps);
+  validateProperties(props);
+  const now = deps.now();
+  try {
+    const importTaskId = await startImportTask(request, deps);
+    return await finishStart(request, importTaskId, deps, now);
+  } catch (err) {
+    if (err instanceof AmbiguousRegistration) {
+      return { PhysicalResourceId: queuedPhysicalId(request, props), Wait: 'fail', Failure: err.message };
+    }
+    if (!(err instanceof ImportQuotaFull)) throw err;
+    console.log(`the account's VM import quota is full (${err.message}): waiting for room`);
+    return {
+      // Not an import id: a Delete of it finds what the queued import started by its tags.
+      PhysicalResourceId: queuedPhysicalId(request, props),
+      Wait: 'queue',
+      StartedAt: now,
+      Deadline: now + Math.min(timeoutSeconds(props), MAX_PROVIDER_WAIT_SECONDS) * 1000,
+    };
+  }
+}
+
+/** The id of an import that waits for quota. */
+export function queuedPhysicalId(request: RequestIdentity, props: Partial<VmImportImageProperties>): string {
+  return `queued:${request.LogicalResourceId}:${propertiesHash(props)}`;
+}
+
+/**
+ * After ImportImage: ImportVmImage, then the poller of a long wait. Every call
+ * is idempotent (client tokens, execution names), so a queued import runs this
+ * again on each poll without starting anything twice.
+ */
+export async function finishStart(request: ImportRequest, importTaskId: string, deps: ImportImageDeps, startedAt: number): Promise<OnEventResponse> {
+  const props = request.ResourceProperties;
   const imageArn = await registerImage(request, importTaskId, deps);
-  const ids = { imageArn, importTaskId };
+  const ids: ImportIds = { imageArn, importTaskId, propertiesHash: propertiesHash(props) };
   console.log(`started VM import ${importTaskId} for Image Builder image ${imageArn}`);
+  const wait = parseBoolean(props.WaitForAvailable, true);
+  if (wait && props.SignalUrl) {
+    try {
+      await startPoller(pollerInput(request, ids, props, startedAt), deps);
+    } catch (err) {
+      // Nobody would signal the wait condition: stop the import now rather than after the timeout.
+      await cancelQuietly(importTaskId, 'the poller of the import could not start', deps);
+      await cancelImageQuietly(imageArn, request, deps);
+      throw err;
+    }
+  }
   return {
-    PhysicalResourceId: formatPhysicalId({ ...ids, propertiesHash: propertiesHash(props) }),
+    PhysicalResourceId: formatPhysicalId(ids),
     Data: attributes(ids, props),
-    Deadline: deadline(props, deps.now()),
+    StartedAt: startedAt,
+    // The wait condition waits for long imports; without one the resource waits, as long as it may.
+    Deadline: startedAt + Math.min(timeoutSeconds(props), MAX_PROVIDER_WAIT_SECONDS) * 1000,
+    Wait: wait && !props.SignalUrl ? 'import' : 'none',
   };
 }
 
@@ -35,16 +107,17 @@ export async function createImport(request: ImportRequest, deps: ImportImageDeps
 export async function startImportTask(request: ImportRequest, deps: ImportImageDeps): Promise<string> {
   // One token for every try: should a "failed" try have started a task after
   // all, EC2 returns that task instead of starting a second one.
-  const input = importImageInput(request.ResourceProperties, clientToken(request, 'ImportImage'));
+  const input = importImageInput(request.ResourceProperties, clientToken(request, 'ImportImage'), resourceTags(request, propertiesHash(request.ResourceProperties)));
   for (let attempt = 0; ; attempt++) {
     try {
       const result = await deps.ec2.send(new ImportImageCommand(input));
       if (!result.ImportTaskId) throw new Error('EC2 ImportImage returned no ImportTaskId');
       return result.ImportTaskId;
     } catch (err) {
+      if (QUOTA_CODES.has(errorName(err))) throw new ImportQuotaFull(err);
       const delay = ROLE_RETRY_DELAYS_MS[attempt];
-      if (delay !== undefined && ROLE_NOT_READY.test(errorMessage(err))) {
-        console.log(`the VM import service role is not usable yet (${errorName(err)}); retrying in ${delay} ms`);
+      if (delay !== undefined && (ROLE_NOT_READY.test(errorMessage(err)) || isTransient(err))) {
+        console.log(`ImportImage answered ${errorName(err)} (the service role not usable yet, or throttling); retrying in ${delay} ms`);
         await deps.sleep(delay);
         continue;
       }
@@ -53,8 +126,8 @@ export async function startImportTask(request: ImportRequest, deps: ImportImageD
   }
 }
 
-export function importImageInput(props: VmImportImageProperties, token: string): ImportImageCommandInput {
-  const tags = Object.entries(props.Tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+export function importImageInput(props: VmImportImageProperties, token: string, runtimeTags: Record<string, string> = {}): ImportImageCommandInput {
+  const tags = Object.entries({ ...props.Tags, ...runtimeTags }).map(([Key, Value]) => ({ Key, Value }));
   const licenses = props.LicenseConfigurationArns ?? [];
   return {
     // Always sent: tasks without a platform can hang in "updating".
@@ -81,32 +154,51 @@ export function importImageInput(props: VmImportImageProperties, token: string):
 }
 
 /**
- * Image Builder ImportVmImage. On failure the import task just started is
- * cancelled, so a failed Create leaves nothing running behind it.
+ * The answer to ImportVmImage was lost (a 5xx or throttling through every retry):
+ * the image may exist. The resource must then fail with an id of its own, so that
+ * the Delete CloudFormation sends finds the image by its tags and removes it once
+ * Image Builder lets it (the framework's CREATE_FAILED marker would get no clean-up).
+ */
+export class AmbiguousRegistration extends Error {}
+
+/**
+ * Image Builder ImportVmImage, retried through throttling and 5xx answers (the
+ * client token keeps a retry from making a second image). On failure the import
+ * task just started is cancelled, so a failed Create leaves nothing running.
  */
 export async function registerImage(request: ImportRequest, importTaskId: string, deps: ImportImageDeps): Promise<string> {
   const props = request.ResourceProperties;
-  const input = importVmImageInput(props, importTaskId, clientToken(request, 'ImportVmImage'));
+  const input = importVmImageInput(props, importTaskId, clientToken(request, 'ImportVmImage'),
+    { ...resourceTags(request, propertiesHash(props)), [IMPORT_TASK_TAG_KEY]: importTaskId });
   let failure: unknown;
   try {
-    const result = await deps.imagebuilder.send(new ImportVmImageCommand(input));
+    const result = await retryTransient(() => deps.imagebuilder.send(new ImportVmImageCommand(input)), deps.sleep);
     if (result.imageArn) return result.imageArn;
     failure = new Error('Image Builder ImportVmImage returned no imageArn');
   } catch (err) {
     failure = err;
   }
-  await cancelQuietly(importTaskId, deps);
+  await cancelQuietly(importTaskId, 'Image Builder ImportVmImage failed during the CloudFormation deployment', deps);
   if (nameVersionExists(failure)) {
     throw new Error(truncate(
       `an Image Builder image named "${props.ImageName}" with version ${props.ImageVersion} already exists: ` +
       `bump imageVersion (or change imageName) and deploy again (${errorName(failure)}: ${errorMessage(failure)})`,
     ));
   }
+  if (isTransient(failure)) {
+    // The image may have been made: if it was, it carries our tags; stop its creation now, the Delete removes it.
+    const made = await findImports(request, props, deps, propertiesHash(props)).catch(() => []);
+    for (const image of made) if (image.imageArn) await cancelImageQuietly(image.imageArn, request, deps);
+    throw new AmbiguousRegistration(truncate(`${awsFailure('Image Builder ImportVmImage', failure).message}; ` +
+      'the VM import was cancelled, and the rollback removes the image if Image Builder made it'));
+  }
   throw awsFailure('Image Builder ImportVmImage', failure);
 }
 
-export function importVmImageInput(props: VmImportImageProperties, importTaskId: string, token: string): ImportVmImageCommandInput {
-  const tags = props.Tags ?? {};
+export function importVmImageInput(
+  props: VmImportImageProperties, importTaskId: string, token: string, runtimeTags: Record<string, string> = {},
+): ImportVmImageCommandInput {
+  const tags = { ...props.Tags, ...runtimeTags };
   return {
     name: props.ImageName,
     semanticVersion: props.ImageVersion,
@@ -128,15 +220,23 @@ function nameVersionExists(err: unknown): boolean {
   return errorName(err) === 'ResourceAlreadyExistsException' || /already exists?\b/i.test(errorMessage(err));
 }
 
-/** Best effort: the failure being reported matters more than a failed clean-up. */
-async function cancelQuietly(importTaskId: string, deps: ImportImageDeps): Promise<void> {
+/** Best effort, through throttling: the failure being reported matters more than a failed clean-up. */
+export async function cancelQuietly(importTaskId: string, reason: string, deps: ImportImageDeps): Promise<void> {
   try {
-    await deps.ec2.send(new CancelImportTaskCommand({
-      ImportTaskId: importTaskId,
-      CancelReason: 'Image Builder ImportVmImage failed during the CloudFormation create',
-    }));
+    await retryTransient(() => deps.ec2.send(new CancelImportTaskCommand({ ImportTaskId: importTaskId, CancelReason: reason })), deps.sleep);
     console.log(`cancelled VM import ${importTaskId}`);
   } catch (err) {
     console.log(`could not cancel VM import ${importTaskId}: ${errorName(err)}: ${truncate(errorMessage(err))}`);
+  }
+}
+
+async function cancelImageQuietly(imageArn: string, request: RequestIdentity, deps: ImportImageDeps): Promise<void> {
+  try {
+    await retryTransient(() => deps.imagebuilder.send(new CancelImageCreationCommand({
+      imageBuildVersionArn: imageArn, clientToken: clientToken(request, 'CancelImageCreation'),
+    })), deps.sleep);
+    console.log(`cancelled the creation of ${imageArn}`);
+  } catch (err) {
+    console.log(`could not cancel the creation of ${imageArn}: ${errorName(err)}: ${truncate(errorMessage(err))}`);
   }
 }

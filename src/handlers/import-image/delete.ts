@@ -1,92 +1,169 @@
 import {
   CancelImportTaskCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, ImportImageTask,
 } from '@aws-sdk/client-ec2';
-import { CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
+import { CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, Image, ListImageRecipesCommand } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceDeleteEvent } from 'aws-lambda';
-import { awsFailure, clientToken, errorMessage, errorName, RequestIdentity, truncate } from '../shared/util';
+import { awsFailure, clientToken, errorMessage, errorName, isTransient, RequestIdentity, retryTransient, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import {
-  describeImportTask, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES, OnEventResponse, ownAmis, parsePhysicalId,
+  describeImportTask, FoundImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES, IsCompleteEvent, MAX_PROVIDER_WAIT_SECONDS,
+  OnEventResponse, ownAmis, parsePhysicalId, propertiesHash,
 } from './common';
+import { findImports } from './lookup';
+import { stopPollers } from './poller';
+import { removalPolicy } from './removal';
 
 export type DeleteEvent = CloudFormationCustomResourceDeleteEvent<Partial<VmImportImageProperties>>;
 
-export type RemovalPolicy = 'destroy' | 'snapshot' | 'retain';
+export type { RemovalPolicy } from './removal';
+export { removalPolicy } from './removal';
 
-/**
- * Waits before each retry of DeleteImage after cancelling a creation: Image
- * Builder refuses to delete an image until the cancellation has settled.
- */
-export const DELETE_AFTER_CANCEL_DELAYS_MS = [5_000, 10_000, 15_000];
+/** The physical id the Provider framework gives a Create that failed before answering one: nothing of ours exists. */
+export const CREATE_FAILED_MARKER = 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED';
 
 const EC2_GONE = new Set(['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidSnapshot.NotFound']);
 
 /**
- * Removes what the import made, per the removal policy: the import task (if
- * still running), the AMI and its snapshots, then the Image Builder image. Works
- * from the ids in the physical id, since EC2 forgets import tasks after 7 days.
+ * Starts removing what the import made, per the removal policy. Works from the
+ * ids in the physical id (EC2 forgets import tasks after 7 days) or, when the id
+ * is not ours (CloudFormation invented it after it stopped waiting for a Create,
+ * or the import was queued), from the tags the import carries. A running import
+ * is cancelled whatever the policy; Image Builder then needs minutes before it
+ * lets the image go, so the rest happens in isComplete (Wait 'delete') unless
+ * everything is already terminal.
  */
 export async function deleteImport(event: DeleteEvent, deps: ImportImageDeps): Promise<OnEventResponse> {
   const response = { PhysicalResourceId: event.PhysicalResourceId };
+  if (event.PhysicalResourceId === CREATE_FAILED_MARKER) {
+    console.log('the Create failed before it started anything: nothing to delete');
+    return { ...response, Wait: 'none' };
+  }
+  const props = event.ResourceProperties ?? {};
+  // RETAIN is carried out by CloudFormation (DeletionPolicy RetainExceptOnCreate, UpdateReplacePolicy
+  // Retain): a Delete that still reaches the handler is the rollback of the operation that made the
+  // import, which must not leak it.
+  const policy = deletePolicy(props.RemovalPolicy);
   const ids = parsePhysicalId(event.PhysicalResourceId);
-  if (!ids) {
-    // The framework's CREATE_FAILED marker, or an id this handler never wrote: nothing of ours exists.
-    console.log('the physical id names no import: nothing to delete');
-    return response;
+  let targets: FoundImportIds[];
+  if (ids) {
+    targets = [ids];
+  } else {
+    targets = await findImports(event, props, deps, propertiesHash(props));
+    console.log(`the physical id is not an import id (CloudFormation invented it, or the import waited for quota): ${targets.length} import(s) found by their tags`);
   }
-  const policy = removalPolicy(event.ResourceProperties?.RemovalPolicy);
-  if (policy === 'retain') {
-    console.log(`removal policy retain: keeping ${ids.imageArn} and its AMI`);
-    return response;
-  }
-  await removeImport(ids, policy, event, deps);
-  return response;
-}
+  if (targets.length === 0) return { ...response, Wait: 'none' };
 
-export interface RemoveOptions {
-  /** Waits before each retry of DeleteImage after a cancellation; default DELETE_AFTER_CANCEL_DELAYS_MS. */
-  readonly deleteRetryDelaysMs?: readonly number[];
+  await stopPollers(targets.map((t) => t.importTaskId).filter((id): id is string => !!id), deps);
+  const toRemove: FoundImportIds[] = [];
+  for (const target of targets) {
+    const { task, wasActive } = target.importTaskId ? await stopImportTask(target.importTaskId, deps) : { task: undefined, wasActive: false };
+    const image = target.imageArn ? await getImageIfExists(target.imageArn, deps) : undefined;
+    if (image?.arn && IN_PROGRESS_IMAGE_STATES.has(image.state?.status ?? '')) await cancelImageCreation(image.arn, event, deps);
+    if (wasActive) console.log(`cancelled the running import ${target.importTaskId} (${task?.StatusMessage ?? task?.Status})`);
+    toRemove.push(target);
+  }
+  const now = deps.now();
+  const timing = { startedAt: now, deadline: now + MAX_PROVIDER_WAIT_SECONDS * 1000 };
+  if (await removeWhenTerminal(toRemove, policy, deps, timing)) return { ...response, Wait: 'none' };
+  return { ...response, Wait: 'delete', Targets: toRemove, StartedAt: timing.startedAt, Deadline: timing.deadline };
 }
 
 /**
- * Cancels the import if it still runs, then removes its AMIs and snapshots (per
- * the policy) and the Image Builder image LAST: until then the image lists the
- * AMI, so a Delete that stops midway can be retried even after EC2 forgot the
- * task. A failure names the AMIs and snapshots not yet removed.
+ * isComplete of a Delete: waits until every target is terminal, then removes it.
+ * Events of older handler versions carry no Targets: their Delete finished in onEvent.
  */
-export async function removeImport(
-  ids: ImportIds, policy: 'destroy' | 'snapshot', request: RequestIdentity, deps: ImportImageDeps, options: RemoveOptions = {},
-): Promise<void> {
-  const task = await stopImportTask(ids.importTaskId, deps);
-  const image = await getImageIfExists(ids.imageArn, deps);
-  // GetImage answers with the build version ARN, which DeleteImage requires.
-  const imageArn = image?.arn ?? ids.imageArn;
-  const inProgress = IN_PROGRESS_IMAGE_STATES.has(image?.state?.status ?? '');
+export async function finishDelete(event: IsCompleteEvent, deps: ImportImageDeps): Promise<boolean> {
+  if (event.Wait !== 'delete' || !event.Targets || event.Targets.length === 0) return true;
+  const policy = deletePolicy(event.ResourceProperties?.RemovalPolicy);
+  const startedAt = Number(event.StartedAt ?? deps.now());
+  const deadlineAt = Number(event.Deadline ?? startedAt + MAX_PROVIDER_WAIT_SECONDS * 1000);
+  try {
+    return await removeWhenTerminal(event.Targets, policy, deps, { startedAt, deadline: deadlineAt });
+  } catch (err) {
+    // Throttling while waiting only means "ask again"; real failures say what is left.
+    if (isTransient(err) && deps.now() < deadlineAt) return false;
+    throw err;
+  }
+}
 
-  const amis = new Set([...ownAmis(image, ids.imageArn), ...(task?.ImageId ? [task.ImageId] : [])]);
+/** What a Delete does: SNAPSHOT keeps the snapshots; DESTROY and RETAIN (see deleteImport) remove everything. */
+export function deletePolicy(value: string | undefined): 'destroy' | 'snapshot' {
+  return removalPolicy(value) === 'snapshot' ? 'snapshot' : 'destroy';
+}
+
+interface Timing {
+  readonly startedAt: number;
+  readonly deadline: number;
+}
+
+/**
+ * Removes the targets once Image Builder lets them go: true when all are gone,
+ * false while one is still settling (after a cancel or a failure Image Builder
+ * keeps the image PENDING or BUILDING for minutes, and DeleteImage refuses it).
+ * Past the deadline, an error with the real state and what is left.
+ */
+async function removeWhenTerminal(
+  targets: FoundImportIds[], policy: 'destroy' | 'snapshot', deps: ImportImageDeps, timing: Timing,
+): Promise<boolean> {
+  const seen: Array<{ target: FoundImportIds; task?: ImportImageTask; image?: Image }> = [];
+  for (const target of targets) {
+    const task = target.importTaskId ? await retryTransient(() => describeTaskOrFail(target.importTaskId!, deps), deps.sleep) : undefined;
+    const image = target.imageArn ? await retryTransient(() => getImageIfExists(target.imageArn!, deps), deps.sleep) : undefined;
+    seen.push({ target, task, image });
+  }
+  const settling = seen.filter(({ task, image }) => IN_PROGRESS_IMAGE_STATES.has(image?.state?.status ?? '') || (!image && task?.Status === 'active'));
+  if (settling.length > 0) {
+    if (deps.now() < timing.deadline) {
+      for (const { target, task, image } of settling) {
+        console.log(JSON.stringify({ event: 'vm-import-delete-waiting', imageArn: target.imageArn, importTaskId: target.importTaskId, imageStatus: image?.state?.status, taskStatus: task?.Status }));
+      }
+      return false;
+    }
+    const minutes = Math.round((deps.now() - timing.startedAt) / 60_000);
+    const states = settling.map(({ target, task, image }) => `${target.imageArn ?? target.importTaskId}: image ${image?.state?.status ?? 'none'}, task ${task?.Status ?? 'unknown'}`);
+    throw new Error(truncate(
+      `cannot remove the import yet: Image Builder has not made it terminal after ${minutes} minutes (${states.join('; ')}). ` +
+      'Nothing was removed; delete the stack again once the image is CANCELLED or FAILED, or delete the image, its AMI and snapshots by hand',
+    ));
+  }
+  for (const { target, task, image } of seen) await removeTerminal(target, task, image, policy, deps);
+  return true;
+}
+
+/**
+ * Removes one terminal import: the Image Builder image FIRST, with the AMI and
+ * snapshot ids read before it, so that an image that cannot be deleted (in use)
+ * keeps its AMI and snapshots and still lists them; then the AMI, then its
+ * snapshots (unless the policy keeps them). A failure names what is left.
+ */
+async function removeTerminal(
+  target: FoundImportIds, task: ImportImageTask | undefined, image: Image | undefined, policy: 'destroy' | 'snapshot', deps: ImportImageDeps,
+): Promise<void> {
+  const amis = new Set([
+    ...(target.imageArn ? ownAmis(image, target.imageArn) : []),
+    ...(task?.Status === 'completed' && task.ImageId ? [task.ImageId] : []),
+  ]);
   // A cancelled task's partial snapshots are cleaned up by EC2; a completed task's back the AMI.
   const snapshots = new Set(task?.Status === 'completed'
     ? (task.SnapshotDetails ?? []).map((detail) => detail.SnapshotId).filter((id): id is string => !!id)
     : []);
+  // An AMI's snapshots can only be found while it is registered.
+  for (const ami of amis) (await retryTransient(() => amiSnapshots(ami, deps), deps.sleep)).forEach((id) => snapshots.add(id));
+  const kept = policy === 'destroy' ? [] : [...snapshots];
+  if (image?.arn) await deleteImageResource(image.arn, [...amis], policy === 'destroy' ? [...snapshots] : [], deps);
   try {
-    // Stops Image Builder from working on the image while its AMI goes.
-    if (image && inProgress) await cancelImageCreation(imageArn, request, deps);
-    // An AMI's snapshots can only be found while it is registered.
-    for (const ami of amis) (await amiSnapshots(ami, deps)).forEach((id) => snapshots.add(id));
     for (const ami of [...amis]) {
-      await deregisterAmi(ami, deps);
+      await retryTransient(() => deregisterAmi(ami, deps), deps.sleep);
       amis.delete(ami);
     }
     if (policy === 'destroy') {
       for (const snapshot of [...snapshots]) {
-        await deleteSnapshot(snapshot, deps);
+        await retryTransient(() => deleteSnapshot(snapshot, deps), deps.sleep);
         snapshots.delete(snapshot);
       }
-    } else {
-      if (snapshots.size > 0) console.log(`removal policy snapshot: keeping ${[...snapshots].join(', ')}`);
-      snapshots.clear();
+    } else if (kept.length > 0) {
+      console.log(`removal policy snapshot: keeping ${kept.join(', ')}`);
     }
-    if (image) await deleteImageResource(imageArn, inProgress, deps, options.deleteRetryDelaysMs ?? DELETE_AFTER_CANCEL_DELAYS_MS);
   } catch (err) {
     throw withLeftovers(err, [...amis], policy === 'destroy' ? [...snapshots] : []);
   }
@@ -94,44 +171,38 @@ export async function removeImport(
 
 /** Puts the ids still to remove first, so that cutting a long AWS message cannot lose them. */
 function withLeftovers(err: unknown, amis: string[], snapshots: string[]): unknown {
-  const left = [
-    ...(amis.length > 0 ? [`AMI ${amis.join(', ')}`] : []),
-    ...(snapshots.length > 0 ? [`snapshots ${snapshots.join(', ')}`] : []),
-  ];
-  if (left.length === 0) return err;
-  return new Error(truncate(`still to clean up: ${left.join('; ')}. ${errorMessage(err)}`));
+  const left = leftovers(amis, snapshots);
+  if (!left) return err;
+  return new Error(truncate(`still to clean up: ${left}. ${errorMessage(err)}`));
 }
 
-export function removalPolicy(value: string | undefined): RemovalPolicy {
-  const policy = (value ?? 'destroy').toLowerCase();
-  if (policy === '' || policy === 'destroy') return 'destroy';
-  if (policy === 'snapshot' || policy === 'retain') return policy;
-  // aws-cdk-lib's RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE: a Delete keeps everything.
-  if (policy === 'retain-on-update-or-delete') return 'retain';
-  // Refuse rather than guess: guessing wrong would delete what the user meant to keep.
-  throw new Error(`unknown RemovalPolicy ${JSON.stringify(value)}: expected destroy, snapshot or retain`);
+function leftovers(amis: string[], snapshots: string[]): string {
+  return [
+    ...(amis.length > 0 ? [`AMI ${amis.join(', ')}`] : []),
+    ...(snapshots.length > 0 ? [`snapshots ${snapshots.join(', ')}`] : []),
+  ].join('; ');
 }
 
 /** Cancels the import if it still runs; returns what EC2 knows of the task, if anything. */
-async function stopImportTask(importTaskId: string, deps: ImportImageDeps): Promise<ImportImageTask | undefined> {
-  const task = await describeTaskOrFail(importTaskId, deps);
+async function stopImportTask(importTaskId: string, deps: ImportImageDeps): Promise<{ task?: ImportImageTask; wasActive: boolean }> {
+  const task = await retryTransient(() => describeTaskOrFail(importTaskId, deps), deps.sleep);
   if (!task) {
     console.log(`EC2 no longer describes ${importTaskId} (finished over 7 days ago): using the ids in the physical id`);
-    return undefined;
+    return { wasActive: false };
   }
-  if (task.Status !== 'active') return task;
+  if (task.Status !== 'active') return { task, wasActive: false };
   try {
-    await deps.ec2.send(new CancelImportTaskCommand({
+    await retryTransient(() => deps.ec2.send(new CancelImportTaskCommand({
       ImportTaskId: importTaskId,
       CancelReason: 'Deleted by CloudFormation (stack delete, replacement or rollback)',
-    }));
+    })), deps.sleep);
     console.log(`cancelled VM import ${importTaskId}`);
-    return task;
+    return { task, wasActive: true };
   } catch (err) {
     // The task finished between the describe and the cancel: its AMI must be found and removed.
     if (errorName(err).startsWith('InvalidConversionTaskId') || errorName(err) === 'IncorrectState') {
       console.log(`${importTaskId} could not be cancelled (${errorName(err)}): describing it again`);
-      return describeTaskOrFail(importTaskId, deps);
+      return { task: await describeTaskOrFail(importTaskId, deps), wasActive: true };
     }
     throw awsFailure('EC2 CancelImportTask', err);
   }
@@ -141,11 +212,12 @@ async function describeTaskOrFail(importTaskId: string, deps: ImportImageDeps): 
   try {
     return await describeImportTask(deps.ec2, importTaskId);
   } catch (err) {
+    if (isTransient(err)) throw err;
     throw awsFailure('EC2 DescribeImportImageTasks', err);
   }
 }
 
-async function getImageIfExists(imageArn: string, deps: ImportImageDeps): Promise<Image | undefined> {
+export async function getImageIfExists(imageArn: string, deps: ImportImageDeps): Promise<Image | undefined> {
   try {
     const { image } = await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: imageArn }));
     return image;
@@ -154,62 +226,87 @@ async function getImageIfExists(imageArn: string, deps: ImportImageDeps): Promis
       console.log(`${imageArn} no longer exists`);
       return undefined;
     }
+    if (isTransient(err)) throw err;
     throw awsFailure('Image Builder GetImage', err);
   }
 }
 
-async function deleteImageResource(
-  imageArn: string, inProgress: boolean, deps: ImportImageDeps, retryDelaysMs: readonly number[],
-): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await deps.imagebuilder.send(new DeleteImageCommand({ imageBuildVersionArn: imageArn }));
-      console.log(`deleted ${imageArn}`);
-      return;
-    } catch (err) {
-      if (isImageGone(err)) return;
-      const delay = retryDelaysMs[attempt];
-      if (errorName(err) === 'ResourceDependencyException' && inProgress && delay !== undefined) {
-        console.log(`${imageArn} is still settling after the cancellation; retrying in ${delay} ms`);
-        await deps.sleep(delay);
-        continue;
-      }
-      if (errorName(err) === 'ResourceDependencyException') {
-        throw new Error(truncate(
-          `cannot delete Image Builder image ${imageArn}: it is in use (by an image recipe or pipeline, or shared). ` +
-          `Remove that use and delete again, or set removalPolicy to RETAIN to keep the image (${errorName(err)}: ${errorMessage(err)})`,
-        ));
-      }
-      throw awsFailure('Image Builder DeleteImage', err);
+/** DeleteImage, retried through throttling; "in use" says by what, and that the AMI and snapshots stay with the image. */
+async function deleteImageResource(imageArn: string, amis: string[], snapshots: string[], deps: ImportImageDeps): Promise<void> {
+  try {
+    await retryTransient(() => deps.imagebuilder.send(new DeleteImageCommand({ imageBuildVersionArn: imageArn })), deps.sleep);
+    console.log(`deleted ${imageArn}`);
+  } catch (err) {
+    if (isImageGone(err)) return;
+    const kept = leftovers(amis, snapshots);
+    const keptNote = kept ? ` The ${kept} stay with it.` : '';
+    if (errorName(err) === 'ResourceDependencyException') {
+      throw new Error(truncate(
+        `cannot delete Image Builder image ${imageArn}: it is in use (${await usersOf(imageArn, deps)}).${keptNote} ` +
+        `Remove that use and delete again, or set removalPolicy to RETAIN to keep the image (${errorName(err)}: ${errorMessage(err)})`,
+      ));
     }
+    throw new Error(truncate(`${awsFailure('Image Builder DeleteImage', err, imageArn).message}.${keptNote}`));
+  }
+}
+
+/** What uses an image, as far as the API tells: recipes of this account with it as parent; otherwise sharing. */
+async function usersOf(imageArn: string, deps: ImportImageDeps): Promise<string> {
+  const versionArn = imageArn.split('/').slice(0, 3).join('/');
+  try {
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await deps.imagebuilder.send(new ListImageRecipesCommand({
+        owner: 'Self',
+        filters: [{ name: 'parentImage', values: [...new Set([imageArn, versionArn])] }],
+        ...(nextToken ? { nextToken } : {}),
+      }));
+      names.push(...(page.imageRecipeSummaryList ?? []).map((recipe) => recipe.arn ?? recipe.name ?? '?'));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    if (names.length > 0) return `parent of image recipe(s) ${names.join(', ')}`;
+    return 'no recipe of this account names it as parent: it may be shared (see its image policy, GetImagePolicy) or used by a pipeline of another account';
+  } catch (err) {
+    return `its users could not be listed: ListImageRecipes answered ${errorName(err)}`;
   }
 }
 
 /**
- * Error codes Image Builder's model lists for CancelImageCreation that mean
- * "nothing (left) to cancel": the image finished, failed or is already being
- * cancelled. ResourceNotFoundException is not modeled for it but is what a gone
- * image answers elsewhere. Codes only: a message that merely mentions
- * cancelling (an AccessDenied naming imagebuilder:CancelImageCreation) is a real failure.
+ * Cancels an image's creation. Image Builder's answer for an image that has
+ * just become terminal varies: AWS's own AWS::ImageBuilder::Image delete handler
+ * treats InvalidParameterValueException as "already terminal"; the model lists
+ * InvalidRequestException and ResourceInUseException. Any such 4xx after which
+ * GetImage shows the image terminal (or gone) is success; otherwise the failure stands.
  */
-const NOT_CANCELLABLE = new Set(['InvalidRequestException', 'ResourceInUseException', 'ResourceNotFoundException']);
-
-async function cancelImageCreation(imageArn: string, request: RequestIdentity, deps: ImportImageDeps): Promise<void> {
+export async function cancelImageCreation(imageArn: string, request: RequestIdentity, deps: ImportImageDeps): Promise<void> {
   try {
-    await deps.imagebuilder.send(new CancelImageCreationCommand({
+    await retryTransient(() => deps.imagebuilder.send(new CancelImageCreationCommand({
       imageBuildVersionArn: imageArn,
       clientToken: clientToken(request, 'CancelImageCreation'),
-    }));
+    })), deps.sleep);
     console.log(`cancelled the creation of ${imageArn}`);
   } catch (err) {
-    // The image may have finished or failed meanwhile; DeleteImage decides what is left.
-    if (NOT_CANCELLABLE.has(errorName(err))) {
-      console.log(`${imageArn} cannot be cancelled (${errorName(err)}): deleting it anyway`);
-      return;
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const clientError = status !== undefined ? status >= 400 && status < 500 && status !== 403 : NOT_CANCELLABLE.has(errorName(err));
+    if (clientError || isImageGone(err)) {
+      const image = await getImageIfExists(imageArn, deps);
+      if (!image || !IN_PROGRESS_IMAGE_STATES.has(image.state?.status ?? '')) {
+        console.log(`${imageArn} cannot be cancelled (${errorName(err)}): it is ${image?.state?.status ?? 'gone'} already`);
+        return;
+      }
+      // Already being cancelled: Image Builder answers a second cancel with an error while the first settles.
+      if (NOT_CANCELLABLE.has(errorName(err))) {
+        console.log(`${imageArn} cannot be cancelled (${errorName(err)}) while ${image.state?.status}: waiting for it to settle`);
+        return;
+      }
     }
     throw awsFailure('Image Builder CancelImageCreation', err);
   }
 }
+
+/** Codes that can mean "nothing (left) to cancel"; only trusted after GetImage confirms it. */
+const NOT_CANCELLABLE = new Set(['InvalidRequestException', 'ResourceInUseException', 'ResourceNotFoundException', 'InvalidParameterValueException']);
 
 function isImageGone(err: unknown): boolean {
   return errorName(err) === 'ResourceNotFoundException';

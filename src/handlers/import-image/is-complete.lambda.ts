@@ -1,26 +1,17 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
-import { ImportImageDeps, IsCompleteEvent, IsCompleteResponse } from './common';
-import { isComplete } from './is-complete';
-import { sleep } from '../shared/util';
+import { clients } from './clients';
+import { isComplete, AnyIsCompleteEvent, AnyIsCompleteResponse } from './is-complete';
+import { withLogHint } from '../shared/util';
 
-// Module scope: reused across warm invocations.
-const deps: ImportImageDeps = {
-  ec2: new EC2Client({}),
-  imagebuilder: new ImagebuilderClient({}),
-  sleep,
-  now: Date.now,
-};
-
-export async function handler(event: IsCompleteEvent): Promise<IsCompleteResponse> {
-  // Only identifying fields: the event also carries ResponseURL, a presigned URL.
-  console.log(JSON.stringify({
-    RequestType: event.RequestType,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-    PhysicalResourceId: event.PhysicalResourceId,
-  }));
-  const response = await isComplete(event, deps);
-  console.log(JSON.stringify(response));
-  return response;
+export async function handler(event: AnyIsCompleteEvent): Promise<AnyIsCompleteResponse> {
+  // Only identifying fields: the event carries presigned URLs (ResponseURL, SignalUrl).
+  console.log(JSON.stringify('Poller' in event
+    ? { Poller: event.Poller.ImportTaskId, Polls: event.Polls }
+    : { RequestType: event.RequestType, RequestId: event.RequestId, LogicalResourceId: event.LogicalResourceId, PhysicalResourceId: event.PhysicalResourceId }));
+  try {
+    const response = await isComplete(event, clients());
+    if (!('Poller' in response)) console.log(JSON.stringify(response));
+    return response;
+  } catch (err) {
+    throw withLogHint(err);
+  }
 }

@@ -1,8 +1,8 @@
 import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import {
-  attributes, describeImportTask, FAILED_IMAGE_STATES, FAILED_TASK_STATES, ImportIds, ImportImageDeps,
-  IsCompleteEvent, IsCompleteResponse, parsePhysicalId, reportedAmi, timeoutSeconds,
+  attributes, describeImportTask, ImportIds, ImportImageDeps, importState, IsCompleteEvent, IsCompleteResponse, parsePhysicalId,
+  progressLine, timeoutSeconds,
 } from './common';
 import { awsFailure, errorMessage, errorName, isTransient, parseBoolean, truncate } from '../shared/util';
 
@@ -35,19 +35,11 @@ export async function pollImport(event: IsCompleteEvent, deps: ImportImageDeps):
     return NOT_COMPLETE;
   }
 
-  if (task && FAILED_TASK_STATES.has(task.Status ?? '')) {
-    throw new Error(truncate(`VM import ${ids.importTaskId} failed: ${task.StatusMessage ?? `task ${task.Status} without a status message`}`));
-  }
-  const status = image?.state?.status;
-  if (status && FAILED_IMAGE_STATES.has(status)) {
-    throw new Error(truncate(`Image Builder image ${ids.imageArn} is ${status}: ${image?.state?.reason ?? 'no reason given'}`));
-  }
-  if (status === 'AVAILABLE') {
-    const imageId = reportedAmi(image, ids.imageArn) ?? (task?.Status === 'completed' ? task.ImageId : undefined);
-    if (imageId) return { IsComplete: true, Data: attributes(ids, props, imageId) };
-  }
+  const state = importState(ids, task, image);
+  if (state.kind === 'failed') throw new Error(state.message);
+  if (state.kind === 'available') return { IsComplete: true, Data: attributes(ids, props, state.imageId) };
   throwIfPastDeadline(event, ids, task, image, deps);
-  console.log(`waiting: task ${task?.Status ?? 'unknown'} ${task?.StatusMessage ?? ''} ${task?.Progress ?? ''}; image ${status ?? 'unknown'}`);
+  console.log(progressLine(ids, task, image, { step: 'wait' }));
   return NOT_COMPLETE;
 }
 
@@ -64,6 +56,6 @@ function throwIfPastDeadline(
   throw new Error(truncate(
     `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${timeoutSeconds(event.ResourceProperties)} seconds ` +
     `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback. ` +
-    'If the disk needs longer, increase `timeout` (at most 55 minutes) or set `waitForAvailable: false`.',
+    'If the disk needs longer, raise `timeout` (up to 12 hours: the deployment then waits through a wait condition).',
   ));
 }

@@ -1,32 +1,78 @@
-import { GetImageCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-imagebuilder';
+import { TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
-import { awsFailure, diffTags } from '../shared/util';
+import { awsFailure, diffTags, parseBoolean, retryTransient, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import {
-  attributes, canonicalImportProperties, deadline, ImportIds, ImportImageDeps, OnEventResponse, parsePhysicalId,
-  propertiesHash, reportedAmi,
+  attributes, canonicalImportProperties, FAILED_IMAGE_STATES, formatPhysicalId, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES,
+  MAX_PROVIDER_WAIT_SECONDS, OnEventResponse, parsePhysicalId, propertiesHash, reportedAmi, timeoutSeconds, USABLE_IMAGE_STATES,
 } from './common';
 import { createImport } from './create';
+import { getImageIfExists } from './delete';
+import { findImports } from './lookup';
+import { pollerInput, startPoller } from './poller';
+import { rollingBack } from './stack';
+import { validateProperties } from './validate';
 
 export type UpdateEvent = CloudFormationCustomResourceUpdateEvent<VmImportImageProperties, Partial<VmImportImageProperties>>;
 
 /**
- * Tag and management changes update in place. Anything else needs a new import
- * under a new physical id; CloudFormation then deletes the old one.
+ * Tag and management changes update in place, and never wait again for an
+ * import that finished. Anything else needs a new import under a new physical
+ * id; CloudFormation then deletes the old one. The rollback of a failed
+ * replacement may arrive with the NEW id and the ORIGINAL properties
+ * (CloudFormation keeps the id of a failed update): the original import is then
+ * found by its tags and its id answered, so nothing new starts.
  */
 export async function updateImport(event: UpdateEvent, deps: ImportImageDeps): Promise<OnEventResponse> {
+  const props = event.ResourceProperties;
+  validateProperties(props);
   const ids = parsePhysicalId(event.PhysicalResourceId);
+  const old = event.OldResourceProperties ?? {};
+  if (ids && importMatches(ids, old, props)) return updateInPlace(event, ids, deps, false);
+
+  const live = (await findImports(event, props, deps, propertiesHash(props))).find((found) =>
+    found.imageArn && found.importTaskId && found.imageArn !== ids?.imageArn && !FAILED_IMAGE_STATES.has(found.imageStatus ?? ''));
+  if (live?.imageArn && live.importTaskId) {
+    const original = { imageArn: live.imageArn, importTaskId: live.importTaskId, propertiesHash: propertiesHash(props) };
+    console.log(`these properties are those of the live import ${original.importTaskId} (a rollback): answering its id, starting nothing`);
+    return updateInPlace(event, original, deps, true);
+  }
+  console.log('image settings changed: starting a new import');
+  return { ...await createImport(event, deps), NewImport: true };
+}
+
+async function updateInPlace(event: UpdateEvent, ids: ImportIds, deps: ImportImageDeps, adopted: boolean): Promise<OnEventResponse> {
   const props = event.ResourceProperties;
   const old = event.OldResourceProperties ?? {};
-  if (!ids || !importMatches(ids, old, props)) {
-    console.log('image settings changed: starting a new import');
-    return { ...await createImport(event, deps), NewImport: true };
+  const physicalId = adopted ? formatPhysicalId(ids) : event.PhysicalResourceId;
+  const image = await getImageIfExists(ids.imageArn, deps);
+  const now = deps.now();
+  if (!image) {
+    if (await rollingBack(event.StackId, deps)) {
+      console.log(`${ids.imageArn} no longer exists; the stack is rolling back, so this update succeeds without it`);
+      return { PhysicalResourceId: physicalId, Data: attributes(ids, props), Wait: 'none' };
+    }
+    throw new Error(truncate(
+      `Image Builder image ${ids.imageArn} no longer exists (deleted outside CloudFormation?), so this resource cannot be updated in place. ` +
+      'Change imageVersion to import the VM again, or remove the resource from the stack',
+    ));
   }
-  await updateTags(ids.imageArn, tagMap(old.Tags), tagMap(props.Tags), deps);
+  // The adopted import keeps its own tags: the old properties are not its.
+  if (!adopted) await updateTags(ids.imageArn, tagMap(old.Tags), tagMap(props.Tags), deps);
+  const status = image.state?.status ?? '';
+  const usable = USABLE_IMAGE_STATES.has(status);
+  const wait = parseBoolean(props.WaitForAvailable, true);
+  if (wait && props.SignalUrl && props.SignalUrl !== old.SignalUrl) {
+    // A new wait condition for the same import (its synth-time key changed): a poller signals it, at once if the image is ready.
+    await startPoller(pollerInput(event, ids, props, now), deps);
+  }
   return {
-    PhysicalResourceId: event.PhysicalResourceId,
-    Data: attributes(ids, props, await availableAmi(ids, deps)),
-    Deadline: deadline(props, deps.now()),
+    PhysicalResourceId: physicalId,
+    Data: attributes(ids, props, usable ? reportedAmi(image, ids.imageArn) : undefined),
+    StartedAt: now,
+    Deadline: now + Math.min(timeoutSeconds(props), MAX_PROVIDER_WAIT_SECONDS) * 1000,
+    // Only an import still running, with no wait condition to follow it, is waited for here.
+    Wait: wait && !props.SignalUrl && IN_PROGRESS_IMAGE_STATES.has(status) ? 'import' : 'none',
   };
 }
 
@@ -60,26 +106,16 @@ export async function updateTags(
   // Untag first, so that swapping keys on an image near the 50-tag limit does not overflow it.
   if (toRemove.length > 0) {
     try {
-      await deps.imagebuilder.send(new UntagResourceCommand({ resourceArn: imageArn, tagKeys: toRemove }));
+      await retryTransient(() => deps.imagebuilder.send(new UntagResourceCommand({ resourceArn: imageArn, tagKeys: toRemove })), deps.sleep);
     } catch (err) {
       throw awsFailure('Image Builder UntagResource', err, imageArn);
     }
   }
   if (Object.keys(toSet).length > 0) {
     try {
-      await deps.imagebuilder.send(new TagResourceCommand({ resourceArn: imageArn, tags: toSet }));
+      await retryTransient(() => deps.imagebuilder.send(new TagResourceCommand({ resourceArn: imageArn, tags: toSet })), deps.sleep);
     } catch (err) {
       throw awsFailure('Image Builder TagResource', err, imageArn);
     }
-  }
-}
-
-/** The attributes of an update replace the old ones, so ImageId is kept when the image has it. */
-async function availableAmi(ids: ImportIds, deps: ImportImageDeps): Promise<string | undefined> {
-  try {
-    const { image } = await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: ids.imageArn }));
-    return image?.state?.status === 'AVAILABLE' ? reportedAmi(image, ids.imageArn) : undefined;
-  } catch (err) {
-    throw awsFailure('Image Builder GetImage', err, ids.imageArn);
   }
 }

@@ -1,14 +1,27 @@
 import { createHash } from 'crypto';
 
 /**
- * CloudFormation rejects a response over 4096 bytes, and the Reason and Data
- * share that budget. Service messages are cut to this length.
+ * CloudFormation rejects a response over 4096 bytes; the Reason, the ids, Data
+ * and the framework's own additions (its "Logs:" line, a stack trace) share that
+ * budget. Service messages are cut to this many UTF-8 BYTES: AWS messages can be
+ * multi-byte, and a cut by characters could overflow the response.
  */
 export const MAX_MESSAGE_LENGTH = 1000;
 
-/** Cuts a message so the custom resource response stays small. */
-export function truncate(message: string, max: number = MAX_MESSAGE_LENGTH): string {
-  return message.length <= max ? message : `${message.slice(0, max - 3)}...`;
+/** Cuts a message to at most `maxBytes` UTF-8 bytes, on a character boundary. */
+export function truncate(message: string, maxBytes: number = MAX_MESSAGE_LENGTH): string {
+  if (Buffer.byteLength(message, 'utf8') <= maxBytes) return message;
+  const ellipsis = '...';
+  let bytes = 0;
+  let end = 0;
+  // Iterating a string walks code points, so a surrogate pair is never split.
+  for (const char of message) {
+    const size = Buffer.byteLength(char, 'utf8');
+    if (bytes + size > maxBytes - ellipsis.length) break;
+    bytes += size;
+    end += char.length;
+  }
+  return `${message.slice(0, end)}${ellipsis}`;
 }
 
 /** The fields of a custom resource event that identify one request. */
@@ -128,3 +141,36 @@ export function parseInteger(value: string | number | undefined, defaultValue: n
 /** Waits; injected in tests so they do not sleep. */
 export type Sleep = (ms: number) => Promise<void>;
 export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs an AWS call, retrying throttling and 5xx answers (isTransient) after each
+ * of `delaysMs`: clean-up on a failure path must not give up at the first 429.
+ * The last error is thrown as it came.
+ */
+export async function retryTransient<T>(call: () => Promise<T>, sleepFor: Sleep, delaysMs: readonly number[] = TRANSIENT_RETRY_DELAYS_MS): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const delay = delaysMs[attempt];
+      if (delay === undefined || !isTransient(err)) throw err;
+      console.log(`transient ${errorName(err)}; retrying in ${delay} ms`);
+      await sleepFor(delay);
+    }
+  }
+}
+
+/** 1 + 2 + 4 + 8 s: well inside every handler's timeout, on top of the SDK's own retries. */
+export const TRANSIENT_RETRY_DELAYS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000];
+
+/**
+ * Where this handler's log lines really go. The Provider framework appends
+ * "Logs: /aws/lambda/<function>" to failures, but our functions log to their own
+ * group; Lambda tells the function its group in AWS_LAMBDA_LOG_GROUP_NAME.
+ */
+export function withLogHint(err: unknown): Error {
+  const group = process.env.AWS_LAMBDA_LOG_GROUP_NAME;
+  const message = errorMessage(err);
+  if (!group) return err instanceof Error ? err : new Error(message);
+  return new Error(`${truncate(message)} (handler log group: ${group})`);
+}

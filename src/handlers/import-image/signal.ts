@@ -1,0 +1,30 @@
+import * as http from 'http';
+import * as https from 'https';
+import { WaitConditionSignal } from './common';
+
+/**
+ * PUTs a wait condition signal to its presigned URL. The URL is a presigned S3
+ * PUT signed without a Content-Type, so the request must send none (fetch would
+ * add text/plain); https.request sends exactly the headers given. A 5xx answer
+ * carries its status, so retryTransient tries again.
+ */
+export function sendSignal(url: string, signal: WaitConditionSignal): Promise<void> {
+  const body = Buffer.from(JSON.stringify(signal), 'utf8');
+  const target = new URL(url);
+  const client = target.protocol === 'http:' ? http : https;
+  return new Promise((resolve, reject) => {
+    const req = client.request(target, { method: 'PUT', headers: { 'Content-Length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve();
+        // Never the URL in a message: it is presigned.
+        reject(Object.assign(new Error(`the wait condition handle answered HTTP ${status}`), {
+          name: status >= 500 ? 'ServiceUnavailable' : 'SignalRejected', $metadata: { httpStatusCode: status },
+        }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
