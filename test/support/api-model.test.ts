@@ -4,8 +4,11 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { CancelImportTaskCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
 import { ImagebuilderClient, ImportVmImageCommand } from '@aws-sdk/client-imagebuilder';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import { expectValidRequests, loadServiceModel, skippedPatterns, validateRequest } from './api-model';
+import {
+  expectValidRequests, loadServiceModel, modeledErrorStatus, serviceForSigningName, ServiceName, SIGNING_NAMES, skippedPatterns, validateRequest,
+} from './api-model';
 
 const TASK_ID = 'import-ami-0123456789abcdef0';
 
@@ -37,7 +40,7 @@ function importImage(overrides: Record<string, unknown> = {}): Record<string, un
   };
 }
 
-function shape(service: 'ec2' | 'imagebuilder', name: string) {
+function shape(service: ServiceName, name: string) {
   return loadServiceModel(service).shapes[name];
 }
 
@@ -86,6 +89,48 @@ describe('loadServiceModel', () => {
       }
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('CloudFormation and Step Functions models', () => {
+  test('load from botocore\'s cloudformation and stepfunctions folders, with the protocols the fake speaks', () => {
+    expect(loadServiceModel('cloudformation').metadata).toMatchObject({
+      apiVersion: '2010-05-15', protocol: 'query', xmlNamespace: 'http://cloudformation.amazonaws.com/doc/2010-05-15/',
+    });
+    expect(loadServiceModel('sfn').metadata).toMatchObject({
+      apiVersion: '2016-11-23', protocol: 'json', jsonVersion: '1.0', targetPrefix: 'AWSStepFunctions', endpointPrefix: 'states', serviceId: 'SFN',
+    });
+  });
+
+  test('SigV4 scopes name the services: states is Step Functions', () => {
+    expect(SIGNING_NAMES).toEqual({ ec2: 'ec2', imagebuilder: 'imagebuilder', cloudformation: 'cloudformation', sfn: 'states' });
+    for (const service of Object.keys(SIGNING_NAMES) as ServiceName[]) {
+      const { endpointPrefix, signingName } = loadServiceModel(service).metadata as { endpointPrefix: string; signingName?: string };
+      expect(serviceForSigningName(signingName ?? endpointPrefix)).toBe(service);
+    }
+    expect(serviceForSigningName('s3')).toBeUndefined();
+  });
+
+  test('DescribeStackResource needs StackName and LogicalResourceId; StartExecution names are 1..80 characters', () => {
+    expect(validateRequest('cloudformation', 'DescribeStackResource', { StackName: 's', LogicalResourceId: 'R' })).toEqual([]);
+    expect(validateRequest('cloudformation', 'DescribeStackResource', { StackName: 's' }))
+      .toEqual(['LogicalResourceId: required member of DescribeStackResourceInput is missing']);
+    const machine = 'arn:aws:states:us-east-1:123456789012:stateMachine:m';
+    expect(validateRequest('sfn', 'StartExecution', { stateMachineArn: machine, name: 'n', input: '{}' })).toEqual([]);
+    expect(validateRequest('sfn', 'StartExecution', { stateMachineArn: machine, name: 'n'.repeat(81) }))
+      .toEqual(['name: length 81 is above the maximum 80 (Name)']);
+    expect(validateRequest('sfn', 'StopExecution', { error: 'E' })).toEqual(['executionArn: required member of StopExecutionInput is missing']);
+  });
+
+  test('modeledErrorStatus: by shape name or by the wire code a query-protocol shape declares; undefined when not modeled', () => {
+    expect(modeledErrorStatus('imagebuilder', 'CallRateLimitExceededException')).toBe(429);
+    expect(modeledErrorStatus('imagebuilder', 'InvalidParameterValueException')).toBe(400);
+    expect(modeledErrorStatus('cloudformation', 'ChangeSetNotFound')).toBe(404);
+    expect(modeledErrorStatus('cloudformation', 'ChangeSetNotFoundException')).toBe(404);
+    expect(modeledErrorStatus('cloudformation', 'ValidationError')).toBeUndefined();
+    // Step Functions models its errors without HTTP statuses (they answer 400).
+    expect(modeledErrorStatus('sfn', 'ExecutionAlreadyExists')).toBeUndefined();
+    expect(modeledErrorStatus('ec2', 'IncorrectState')).toBeUndefined();
   });
 });
 
@@ -305,8 +350,16 @@ describe('expectValidRequests with aws-sdk-client-mock', () => {
     expect(() => expectValidRequests(ec2, 'ec2')).not.toThrow();
   });
 
-  test('every pattern in both real models compiles as a JS RegExp, so none is skipped', () => {
-    for (const service of ['ec2', 'imagebuilder'] as const) {
+  test('a Step Functions mock is checked against its model too', async () => {
+    const sfn = mockClient(SFNClient);
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn', startDate: new Date() });
+    await new SFNClient({ region: 'us-east-1' }).send(new StartExecutionCommand({ stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:m', name: '' }));
+    expect(() => expectValidRequests(sfn, 'sfn')).toThrow('call 0 StartExecution: name: length 0 is below the minimum 1 (Name)');
+    sfn.restore();
+  });
+
+  test('every pattern in the four real models compiles as a JS RegExp, so none is skipped', () => {
+    for (const service of ['ec2', 'imagebuilder', 'cloudformation', 'sfn'] as const) {
       for (const s of Object.values(loadServiceModel(service).shapes)) {
         if (s.pattern !== undefined) {
           expect(() => new RegExp(s.pattern!, 'u')).not.toThrow();

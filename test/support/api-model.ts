@@ -10,7 +10,31 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 
-export type ServiceName = 'ec2' | 'imagebuilder';
+export type ServiceName = 'ec2' | 'imagebuilder' | 'cloudformation' | 'sfn';
+
+/** Each service's folder under botocore's data directory. */
+const BOTOCORE_DIRS: Record<ServiceName, string> = {
+  ec2: 'ec2',
+  imagebuilder: 'imagebuilder',
+  cloudformation: 'cloudformation',
+  sfn: 'stepfunctions',
+};
+
+/**
+ * The name each service signs with (SigV4 credential scope): the model's
+ * signingName, else its endpointPrefix (Step Functions signs as `states`).
+ */
+export const SIGNING_NAMES: Record<ServiceName, string> = {
+  ec2: 'ec2',
+  imagebuilder: 'imagebuilder',
+  cloudformation: 'cloudformation',
+  sfn: 'states',
+};
+
+/** The service a SigV4 credential scope names, if it is one of ours. */
+export function serviceForSigningName(scope: string): ServiceName | undefined {
+  return (Object.keys(SIGNING_NAMES) as ServiceName[]).find((service) => SIGNING_NAMES[service] === scope);
+}
 
 /** The parts of a botocore shape this validator reads. */
 export interface ModelShape {
@@ -26,6 +50,8 @@ export interface ModelShape {
   readonly pattern?: string;
   readonly union?: boolean;
   readonly sensitive?: boolean;
+  /** Query protocols: list or map items repeat without a wrapper element. */
+  readonly flattened?: boolean;
   readonly document?: boolean;
 }
 
@@ -45,13 +71,16 @@ export interface ModelOperation {
   readonly name: string;
   readonly http?: { readonly method: string; readonly requestUri: string; readonly responseCode?: number };
   readonly input?: { readonly shape: string };
-  readonly output?: { readonly shape: string };
+  readonly output?: { readonly shape: string; readonly resultWrapper?: string };
 }
 
 export interface ServiceModel {
   readonly metadata: Record<string, unknown>;
   readonly operations: Record<string, ModelOperation>;
-  readonly shapes: Record<string, ModelShape & { readonly error?: { readonly httpStatusCode?: number }; readonly exception?: boolean }>;
+  readonly shapes: Record<string, ModelShape & {
+    readonly error?: { readonly code?: string; readonly httpStatusCode?: number };
+    readonly exception?: boolean;
+  }>;
 }
 
 let dataDirCache: string | undefined;
@@ -85,7 +114,7 @@ export function loadServiceModel(service: ServiceName): ServiceModel {
   if (cached) {
     return cached;
   }
-  const serviceDir = path.join(botocoreDataDir(), service);
+  const serviceDir = path.join(botocoreDataDir(), BOTOCORE_DIRS[service]);
   // Version folders are ISO dates, so a reverse string sort puts the newest first.
   // Old folders may lack a model, hence the search for the first one that has it.
   const versions = fs.readdirSync(serviceDir).filter(v => /^\d{4}-\d{2}-\d{2}$/.test(v)).sort().reverse();
@@ -325,6 +354,17 @@ export function validateShape(service: ServiceName, shapeName: string, value: un
   const problems: string[] = [];
   checkValue(loadServiceModel(service), shapeName, value, shapeName, problems);
   return problems;
+}
+
+/**
+ * The HTTP status the model gives an error code, matched by shape name or by the
+ * wire code the shape declares (query protocols: ChangeSetNotFoundException is
+ * sent as ChangeSetNotFound). Undefined when the model does not list the code.
+ */
+export function modeledErrorStatus(service: ServiceName, code: string): number | undefined {
+  const shapes = loadServiceModel(service).shapes;
+  const shape = shapes[code]?.exception ? shapes[code] : Object.values(shapes).find((s) => s.exception && s.error?.code === code);
+  return shape?.error?.httpStatusCode;
 }
 
 /** What expectValidRequests needs of a mock: any AwsClientStub from aws-sdk-client-mock fits. */

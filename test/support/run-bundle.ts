@@ -156,6 +156,10 @@ export async function runBundle(file: string, event: unknown, options: RunBundle
       AWS_SESSION_TOKEN: 'FakeSessionTokenForBundleTests',
       AWS_ENDPOINT_URL_EC2: endpoint,
       AWS_ENDPOINT_URL_IMAGEBUILDER: endpoint,
+      // SDK v3 reads AWS_ENDPOINT_URL_<serviceId>, upper-cased, spaces as underscores
+      // (@smithy/core getEndpointUrlConfig): serviceId "SFN" and "CloudFormation".
+      AWS_ENDPOINT_URL_SFN: endpoint,
+      AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
       // Any other service also lands on the fake, which reports it, instead of the internet.
       AWS_ENDPOINT_URL: endpoint,
       AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'),
