@@ -1,17 +1,28 @@
 /**
- * A local stand-in for EC2 (VM Import) and EC2 Image Builder that speaks their real
- * wire protocols, so the SHIPPED handler bundles can run against it unchanged:
- * EC2's query protocol (form-encoded POST, XML answers) and Image Builder's
- * rest-json. Each request is checked (SigV4 signature, protocol, and the input
+ * A local stand-in for EC2 (VM Import), EC2 Image Builder, CloudFormation (stack
+ * reads and wait condition signals) and Step Functions (executions are recorded,
+ * not run) that speaks their real wire protocols, so the SHIPPED handler bundles
+ * can run against it unchanged: the query protocols of EC2 and CloudFormation
+ * (form-encoded POST, XML answers), Image Builder's rest-json and Step Functions'
+ * awsJson1_0. Each request is checked (SigV4 signature, protocol, and the input
  * against the official API model); each problem is recorded in `problems` and
  * answered with a 400, so a test fails loudly instead of passing on a request
- * AWS would reject. The state machine follows the behaviour in
- * /work/shared/notes/aws-facts.md.
+ * AWS would reject.
+ *
+ * The fake is as unkind as AWS on purpose: cancellation and failure take several
+ * polls to settle, Image Builder refuses to delete what is not terminal, listings
+ * come in small pages, quotas and throttling can be switched on. Each behaviour
+ * says where it comes from (an API reference page, AWS's own resource provider, a
+ * public issue) or that it is an assumption; the knobs on FakeAws document their
+ * AWS-like defaults. The project's AWS facts are in aws-facts.md (shared notes).
  */
-import { createHash, createHmac, randomBytes } from 'crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { loadServiceModel, ModelMemberRef, ServiceModel, ServiceName, validateRequest, validateShape } from './api-model';
+import {
+  loadServiceModel, ModelMemberRef, modeledErrorStatus, serviceForSigningName, ServiceModel, ServiceName, SIGNING_NAMES,
+  validateRequest, validateShape,
+} from './api-model';
 
 /** One request the fake received, decoded into the operation's input (SDK member names). */
 export interface RecordedCall {
@@ -37,7 +48,7 @@ export interface Fault {
   readonly operations?: string[];
   readonly code: string;
   readonly message: string;
-  /** HTTP status; defaults: 400, or the model's status for a modeled Image Builder error. */
+  /** HTTP status; default: the model's status for a modeled error, else 400. */
   readonly status?: number;
   /** How many matching calls fail; default 1. */
   readonly count?: number;
@@ -45,30 +56,45 @@ export interface Fault {
 
 /** How an import task started from now on will go. */
 export interface ImportPlan {
-  /** DescribeImportImageTasks calls (naming the task) until it finishes. Default 3. */
+  /** DescribeImportImageTasks calls (that show the task) until it finishes. Default 3. */
   readonly steps?: number;
-  /** Set: the task ends `deleted` with this StatusMessage instead of completing. */
+  /**
+   * Set: the task fails with this StatusMessage instead of completing (any text,
+   * multi-byte and long messages included: EC2 shows such messages verbatim).
+   */
   readonly failMessage?: string;
+  /**
+   * Describes during which a failed task reads `deleting` before `deleted`. Default 1:
+   * a failed task "ends deleted/deleting" (aws-facts.md, EC2 VM Import).
+   */
+  readonly failDeletingDescribes?: number;
   /** Set: the task completes, but Image Builder marks the image FAILED with this reason. */
   readonly imageFailureReason?: string;
   /**
-   * GetImage calls after the task ended during which the image still reads PENDING:
+   * GetImage calls after the task completed during which the image still reads PENDING:
    * Image Builder follows the task asynchronously. Default 0.
    */
   readonly imageLag?: number;
 }
 
+export type ImportTaskStatus = 'active' | 'completed' | 'deleting' | 'deleted';
+
 export interface FakeImportTask {
   readonly id: string;
   readonly clientToken?: string;
   readonly input: any;
-  readonly plan: Required<Pick<ImportPlan, 'steps'>> & ImportPlan;
-  status: 'active' | 'completed' | 'deleting' | 'deleted';
+  readonly plan: Required<Pick<ImportPlan, 'steps' | 'failDeletingDescribes'>> & ImportPlan;
+  status: ImportTaskStatus;
   statusMessage?: string;
+  /** Describes that showed the task while it was active. */
   describeCount: number;
+  /** Describes that showed the task while it was deleting. */
+  deletingDescribes: number;
   imageId?: string;
   snapshotIds: string[];
+  /** Set by CancelImportTask. */
   cancelReason?: string;
+  cancelled: boolean;
   /** True once EC2 no longer describes it (finished over 7 days ago). */
   forgotten: boolean;
 }
@@ -83,17 +109,32 @@ export interface FakeImage {
   readonly arn: string;
   readonly name: string;
   readonly version: string;
+  /** The build version, the last segment of the ARN (1, 2, ...). */
+  readonly buildVersion: number;
   readonly platform: string;
   readonly osVersion?: string;
   readonly vmImportTaskId: string;
   readonly clientToken: string;
   readonly input: any;
+  readonly dateCreated: string;
   tags: Record<string, string>;
+  /** CancelImageCreation was called. */
   cancelled: boolean;
-  /** GetImage calls answered since the import task ended (see ImportPlan.imageLag). */
+  /** GetImage calls answered since the import task ended (see ImportPlan.imageLag, FakeAws.imageSettleGets). */
   getsAfterTaskEnded: number;
+  /** GetImage calls answered since CancelImageCreation (see FakeAws.imageSettleGets). */
+  getsAfterCancel: number;
   /** Set by a test: DeleteImage answers ResourceDependencyException (shared, or used by a recipe). */
   inUse: boolean;
+  /** Set by a test: the image's resource policy (GetImagePolicy); a shared image cannot be deleted. */
+  policy?: string;
+}
+
+export interface FakeRecipe {
+  readonly arn: string;
+  readonly name: string;
+  readonly parentImage: string;
+  readonly platform: string;
 }
 
 export interface FakeDistributionConfiguration {
@@ -103,6 +144,59 @@ export interface FakeDistributionConfiguration {
   description?: string;
   distributions: any[];
   tags: Record<string, string>;
+}
+
+export interface FakeStackResource {
+  status: string;
+  type: string;
+  physicalId?: string;
+  reason?: string;
+  lastUpdated: Date;
+}
+
+export interface FakeStack {
+  readonly stackId: string;
+  readonly stackName: string;
+  readonly created: Date;
+  status: string;
+  reason?: string;
+  readonly resources: Map<string, FakeStackResource>;
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface FakeExecution {
+  readonly arn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  /** The input string as sent (StartExecution idempotency compares it). */
+  readonly rawInput: string;
+  /** The input, parsed. */
+  readonly input: unknown;
+  readonly startDate: Date;
+  status: ExecutionStatus;
+  stopDate?: Date;
+  output?: string;
+  /** From StopExecution (or finishExecution). */
+  error?: string;
+  cause?: string;
+}
+
+/** The body of a wait condition signal (CloudFormation user guide, "Wait condition signal syntax"). */
+export interface WaitConditionSignal {
+  readonly Status: 'SUCCESS' | 'FAILURE';
+  readonly Reason: string;
+  readonly UniqueId: string;
+  readonly Data: string;
+}
+
+/** One request that reached a wait condition handle URL, and what the fake answered. */
+export interface SignalAttempt {
+  readonly handle: string;
+  readonly method: string;
+  readonly status: number;
+  readonly body: string;
+  readonly contentType?: string;
 }
 
 export interface FakeAwsOptions {
@@ -117,11 +211,34 @@ export const FAKE_ACCOUNT = '123456789012';
 export const FAKE_REGION = 'us-east-1';
 export const FAKE_ACCESS_KEY_ID = 'AKIAFAKEBUNDLETEST01';
 export const FAKE_SECRET_ACCESS_KEY = 'fake/secret/for/local/signature/checks';
+/** The stack a wait condition handle belongs to unless a test names another (the one run-bundle's events carry). */
+export const FAKE_STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/bundle-test/8f1f3c10-0000-4000-8000-000000000001';
 
 const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
-const EC2_VERSION = '2016-11-15';
 /** The walk of a healthy import, as DescribeImportImageTasks reports it. */
 const PROGRESS_MESSAGES = ['pending', 'converting', 'booting'];
+/**
+ * The StatusMessage of a cancelled task once it reads `deleted`: AWS Tools for
+ * PowerShell reference, Get-EC2ImportImageTask example output.
+ */
+export const CANCELLED_TASK_MESSAGE = 'User initiated task cancelation';
+/** StatusMessage while a cancelled task reads `deleting`: an assumption (not documented). */
+export const CANCELLING_TASK_MESSAGE = 'cancelling';
+/** Image Builder's terminal image statuses; DeleteImage and CancelImageCreation depend on them. */
+const TERMINAL_IMAGE_STATUSES = new Set(['AVAILABLE', 'CANCELLED', 'FAILED', 'DEPRECATED', 'DELETED', 'DISABLED']);
+/**
+ * Step Functions' error namespace in `__type` (seen in public wire captures; the
+ * SDK drops everything up to '#'). Model violations come from another one.
+ */
+const SFN_ERROR_NAMESPACE = 'com.amazonaws.swf.service.v2.model#';
+const SFN_VALIDATION_NAMESPACE = 'com.amazon.coral.validate#';
+/**
+ * The presigning identity of wait condition handle URLs: CloudFormation signs them
+ * with its own credentials, never the caller's.
+ */
+const HANDLE_ACCESS_KEY_ID = 'AKIAFAKEWAITHANDLE01';
+const HANDLE_SECRET_ACCESS_KEY = 'fake/cloudformation/wait-condition/presigning';
+const WAIT_CONDITION_BUCKET_PREFIX = 'cloudformation-waitcondition-';
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /** An answer the fake sends as an AWS error. */
@@ -137,6 +254,14 @@ interface ParsedRequest {
   readonly rawQuery: string;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: Buffer;
+}
+
+interface WaitConditionHandle {
+  readonly name: string;
+  readonly stackId: string;
+  /** The S3 object key: the stack ARN and the handle's name. */
+  readonly key: string;
+  readonly url: string;
 }
 
 export class FakeAws {
@@ -159,13 +284,93 @@ export class FakeAws {
   readonly amis = new Map<string, FakeAmi>();
   readonly snapshots = new Set<string>();
   readonly images = new Map<string, FakeImage>();
+  readonly recipes: FakeRecipe[] = [];
   readonly distributionConfigurations = new Map<string, FakeDistributionConfiguration>();
   readonly pipelines: Array<{ name: string; arn: string; distributionConfigurationArn: string }> = [];
+  /** CloudFormation stacks a test declared (setStack, setStackResource), by stack id. */
+  readonly stacks = new Map<string, FakeStack>();
+  /** Step Functions executions started through the fake, by execution ARN. */
+  readonly executions = new Map<string, FakeExecution>();
+  /** The signals each wait condition handle counts, in arrival order, by handle name. */
+  readonly signals = new Map<string, WaitConditionSignal[]>();
+  /** Every request to a wait condition handle URL, accepted or not. */
+  readonly signalAttempts: SignalAttempt[] = [];
 
   /** Applies to import tasks started after it is set. */
   importPlan: ImportPlan = {};
-  /** Page size of ListImagePipelines when the request sets none (small, so pagination is exercised). */
+
+  // ---- knobs (AWS-like defaults; each says where it comes from)
+
+  /**
+   * GetImage calls after an import task failed or was cancelled, or after
+   * CancelImageCreation, during which the image stays non-terminal (BUILDING, or
+   * PENDING while the task still runs) before it reads FAILED or CANCELLED. Default 3:
+   * "after a failure or CancelImageCreation the image stays non-terminal for minutes"
+   * (aws-facts.md); AWS's own AWS::ImageBuilder::Image delete handler polls GetImage
+   * until CANCELLED (aws-cloudformation-resource-providers-imagebuilder, image DeleteHandler).
+   */
+  imageSettleGets = 3;
+  /**
+   * CancelImageCreation on a terminal image answers this code. Default
+   * InvalidParameterValueException: AWS's own image delete handler treats that code as
+   * "already terminal". The model lists InvalidRequestException and ResourceInUseException
+   * for the operation instead; which one AWS sends is unverified.
+   */
+  cancelTerminalErrorCode = 'InvalidParameterValueException';
+  /**
+   * ImportVmImage with a name and version that already exist: false (default) makes the next
+   * build version (.../1.0.0/2), as the newest API reference says (aws-facts.md); true answers
+   * ResourceAlreadyExistsException, the older behaviour. Unverified which one AWS does today.
+   */
+  refuseSameNameVersion = false;
+  /**
+   * DescribeImportImageTasks calls (that show the task) during which a cancelled task
+   * reads `deleting` before `deleted`. Default 2: CancelImportTask answers State deleting
+   * (EC2 API reference example); how long it stays so is an assumption.
+   */
+  taskCancelDescribes = 2;
+  /**
+   * CancelImportTask on a task that is not active (completed, deleting, deleted) answers
+   * this code. Default IncorrectState, EC2's generic "the resource is in an incorrect state
+   * for the request"; the code EC2 really sends here is unverified.
+   */
+  cancelInactiveTaskErrorCode = 'IncorrectState';
+  /**
+   * Concurrent active import tasks allowed; ImportImage beyond answers importQuotaErrorCode.
+   * Default undefined: unlimited. The quota's default value is unconfirmed (aws-facts.md).
+   */
+  maxActiveImportTasks?: number;
+  /** Unverified (aws-facts.md: ResourceCountLimitExceeded or ResourceLimitExceeded). */
+  importQuotaErrorCode = 'ResourceCountLimitExceeded';
+  /** Page size of DescribeImportImageTasks listings without MaxResults (small, so pagination is exercised). */
+  importTaskPageSize = 2;
+  /** Page size of ListImagePipelines when the request sets none. */
   pipelinePageSize = 25;
+  /** Page size of ListImageBuildVersions and ListImageRecipes without maxResults (the model allows 1..25). */
+  imageBuilderListPageSize = 2;
+  /** Page size of ListExecutions without maxResults (AWS's default is 100; small, so pagination is exercised). */
+  executionPageSize = 2;
+  /**
+   * A signal whose request carries a non-empty Content-Type answers S3's 403
+   * SignatureDoesNotMatch. Default true: the CloudFormation user guide says the
+   * Content-Type "must be an empty string or omitted", which older handle URLs (SigV2,
+   * Content-Type signed) enforce. Current handle URLs seen in public repositories are
+   * SigV4 with X-Amz-SignedHeaders=host, under which S3 would not check it: false models those.
+   */
+  signalContentTypeStrict = true;
+  /**
+   * A signal whose UniqueId the handle already counted: 'ignore' (default) as the
+   * CloudFormation user guide says ("a retransmission of the previously sent signal ...
+   * ignore it"), or 'replace' (the later signal wins).
+   */
+  signalReuse: 'ignore' | 'replace' = 'ignore';
+  /**
+   * StopExecution on an execution that already finished: undefined (default) succeeds and
+   * changes nothing; a code answers that error instead. The API reference does not say;
+   * awslabs/visual-asset-management-system#344 reports a stop of a SUCCEEDED execution
+   * succeeding with the status unchanged. Unverified.
+   */
+  stopFinishedExecutionErrorCode?: string;
 
   readonly region: string;
   readonly account: string;
@@ -173,6 +378,9 @@ export class FakeAws {
   private readonly secretAccessKey: string;
   private readonly server: http.Server;
   private readonly faults: Array<Fault & { remaining: number }> = [];
+  private readonly handles = new Map<string, WaitConditionHandle>();
+  /** Highest build version made per image name/version (build numbers are never reused: an assumption). */
+  private readonly buildCounters = new Map<string, number>();
   private counter = 0;
 
   private constructor(options: FakeAwsOptions) {
@@ -185,7 +393,7 @@ export class FakeAws {
     });
   }
 
-  /** Base URL for AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_IMAGEBUILDER. */
+  /** Base URL for AWS_ENDPOINT_URL_EC2 / _IMAGEBUILDER / _CLOUDFORMATION / _SFN. */
   get url(): string {
     const { port } = this.server.address() as AddressInfo;
     return `http://127.0.0.1:${port}`;
@@ -202,13 +410,24 @@ export class FakeAws {
     this.faults.push({ ...fault, remaining: fault.count ?? 1 });
   }
 
-  /** The next `count` calls (of `operations`, or any) are throttled the way each service throttles. */
+  /**
+   * The next `count` calls (of `operations`, or any) are throttled the way each service
+   * throttles. None of the four models lists a throttling error for these calls; the codes
+   * are the ones the services send and the SDK retries as throttling: EC2
+   * RequestLimitExceeded (503, aws-facts.md), Image Builder ThrottlingException (429),
+   * CloudFormation Throttling (400, "Rate exceeded"), Step Functions ThrottlingException (400).
+   */
   throttle(service: ServiceName, count: number, operations?: string[], code?: string): void {
-    if (service === 'ec2') {
-      this.failNext({ service, operations, count, code: code ?? 'RequestLimitExceeded', message: 'Request limit exceeded.', status: 503 });
-    } else {
-      this.failNext({ service, operations, count, code: code ?? 'ThrottlingException', message: 'Rate exceeded', status: 429 });
-    }
+    const defaults: Record<ServiceName, { code: string; status: number; message: string }> = {
+      ec2: { code: 'RequestLimitExceeded', status: 503, message: 'Request limit exceeded.' },
+      imagebuilder: { code: 'ThrottlingException', status: 429, message: 'Rate exceeded' },
+      cloudformation: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
+      sfn: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
+    };
+    const d = defaults[service];
+    // A code the model lists keeps its modeled status (Image Builder's CallRateLimitExceededException: 429).
+    const status = code ? modeledErrorStatus(service, code) ?? d.status : d.status;
+    this.failNext({ service, operations, count, code: code ?? d.code, message: d.message, status });
   }
 
   /** Calls of one operation, in order. */
@@ -228,10 +447,103 @@ export class FakeAws {
     return arn;
   }
 
+  /**
+   * An image recipe (owner Self) whose parent is `parentImageArn` (an image build
+   * version ARN, or a version ARN meaning all its builds). While it exists, DeleteImage
+   * of that image answers ResourceDependencyException ("in use", aws-facts.md).
+   */
+  addRecipe(name: string, parentImageArn: string, platform = 'Linux'): string {
+    const arn = `arn:aws:imagebuilder:${this.region}:${this.account}:image-recipe/${name.toLowerCase()}/1.0.0`;
+    this.recipes.push({ arn, name, parentImage: parentImageArn, platform });
+    return arn;
+  }
+
+  removeRecipe(arn: string): void {
+    const i = this.recipes.findIndex((r) => r.arn === arn);
+    if (i < 0) throw new Error(`the fake has no recipe ${arn}`);
+    this.recipes.splice(i, 1);
+  }
+
   task(importTaskId: string): FakeImportTask {
     const task = this.importTasks.get(importTaskId);
     if (!task) throw new Error(`the fake has no import task ${importTaskId}`);
     return task;
+  }
+
+  /** A stack DescribeStacks and DescribeStackResource answer for, in this status (default CREATE_IN_PROGRESS). */
+  setStack(stackId: string, status = 'CREATE_IN_PROGRESS', reason?: string): FakeStack {
+    const m = /^arn:aws[^:]*:cloudformation:[^:]+:\d{12}:stack\/([^/]+)\/[^/]+$/.exec(stackId);
+    if (!m) throw new Error(`not a stack id: ${stackId}`);
+    const stack: FakeStack = this.stacks.get(stackId) ?? { stackId, stackName: m[1], created: new Date(), status, resources: new Map() };
+    stack.status = status;
+    stack.reason = reason;
+    this.stacks.set(stackId, stack);
+    return stack;
+  }
+
+  /** A resource of a stack (the stack is declared CREATE_IN_PROGRESS if the test did not declare it). */
+  setStackResource(stackId: string, logicalId: string, resource: { status: string; type: string; physicalId?: string; reason?: string }): void {
+    const stack = this.stacks.get(stackId) ?? this.setStack(stackId);
+    stack.resources.set(logicalId, { ...resource, lastUpdated: new Date() });
+  }
+
+  removeStackResource(stackId: string, logicalId: string): void {
+    this.stacks.get(stackId)?.resources.delete(logicalId);
+  }
+
+  /** The stack no longer exists at all (use setStack(id, 'DELETE_COMPLETE') for a deleted one AWS still describes by id). */
+  removeStack(stackId: string): void {
+    this.stacks.delete(stackId);
+  }
+
+  /**
+   * Ends an execution as its state machine would (the fake runs none): SUCCEEDED,
+   * FAILED, TIMED_OUT or ABORTED, with an output (SUCCEEDED) or error and cause.
+   */
+  finishExecution(arn: string, status: Exclude<ExecutionStatus, 'RUNNING'>, details: { output?: unknown; error?: string; cause?: string } = {}): void {
+    const execution = this.executions.get(arn);
+    if (!execution) throw new Error(`the fake has no execution ${arn}`);
+    if (execution.status !== 'RUNNING') throw new Error(`execution ${arn} already ended ${execution.status}`);
+    execution.status = status;
+    execution.stopDate = new Date();
+    if (details.output !== undefined) execution.output = typeof details.output === 'string' ? details.output : JSON.stringify(details.output);
+    execution.error = details.error;
+    execution.cause = details.cause;
+  }
+
+  /**
+   * The presigned URL `Ref` of an AWS::CloudFormation::WaitConditionHandle returns,
+   * on the fake server. Modeled on handle URLs in public repositories (2018 and 2025):
+   *   https://cloudformation-waitcondition-<region>.s3.<region>.amazonaws.com/
+   *   arn%3Aaws%3Acloudformation%3A<region>%3A<account>%3Astack/<stack>/<uuid>/<HandleLogicalId>
+   *   ?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=...&X-Amz-SignedHeaders=host&X-Amz-Expires=86399
+   *   &X-Amz-Credential=<key>%2F<date>%2F<region>%2Fs3%2Faws4_request&X-Amz-Signature=<64 hex>
+   * Here the bucket is the first path segment (path style). The signature is real
+   * (SigV4 query presigning for S3), so a handler that mangles the URL is refused.
+   */
+  waitConditionHandle(name: string, stackId = FAKE_STACK_ID): string {
+    const existing = this.handles.get(name);
+    if (existing) return existing.url;
+    const stack = /^arn:aws[^:]*:cloudformation:[^:]+:\d{12}:(stack\/.+)$/.exec(stackId);
+    if (!stack) throw new Error(`not a stack id: ${stackId}`);
+    const key = `${stackId}/${name}`;
+    const path = `/${WAIT_CONDITION_BUCKET_PREFIX}${this.region}/${key.split('/').map(uriEscape).join('/')}`;
+    const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const date = amzDate.slice(0, 8);
+    const params: Array<[string, string]> = [
+      ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'],
+      ['X-Amz-Date', amzDate],
+      ['X-Amz-SignedHeaders', 'host'],
+      ['X-Amz-Expires', '86399'],
+      ['X-Amz-Credential', `${HANDLE_ACCESS_KEY_ID}/${date}/${this.region}/s3/aws4_request`],
+    ];
+    const query = params.map(([k, v]) => `${k}=${uriEscape(v)}`).join('&');
+    const host = new URL(this.url).host;
+    const signature = this.presignature(path, query, host);
+    const url = `${this.url}${path}?${query}&X-Amz-Signature=${signature}`;
+    this.handles.set(name, { name, stackId, key, url });
+    this.signals.set(name, []);
+    return url;
   }
 
   // ---------------------------------------------------------------- transport
@@ -245,34 +557,51 @@ export class FakeAws {
       res.writeHead(400).end();
       return;
     }
-    const service = this.serviceOf(request);
+    // Wait condition signals go to S3 with a presigned URL: no Authorization header, no API model.
+    if (request.rawPath.startsWith(`/${WAIT_CONDITION_BUCKET_PREFIX}`)) {
+      this.waitConditionSignal(request, res);
+      return;
+    }
     const requestId = this.requestId();
+    if (request.headers.authorization === undefined) {
+      // Neither a signal nor a signed request: nothing AWS would serve.
+      this.problems.push(`unsigned request to no wait condition handle: ${request.method} ${request.rawPath}`);
+      res.writeHead(400, { 'content-type': 'text/plain', 'x-amzn-requestid': requestId });
+      res.end('MissingAuthenticationToken: the request is not signed and is no wait condition signal');
+      return;
+    }
+    const service = this.serviceOf(request);
     try {
-      if (service === 'ec2') {
-        this.sendEc2(res, requestId, this.ec2Request(request));
-      } else if (service === 'imagebuilder') {
-        this.sendJson(res, requestId, 200, this.imageBuilderRequest(request, requestId));
-      } else {
-        throw new AwsError('UnknownService', `no fake for this request: ${request.method} ${request.rawPath}`, 400);
+      switch (service) {
+        case 'ec2':
+        case 'cloudformation':
+          this.sendXml(res, service, requestId, this.queryRequest(service, request));
+          break;
+        case 'imagebuilder':
+          this.sendJson(res, requestId, 200, this.imageBuilderRequest(request, requestId), 'application/json');
+          break;
+        case 'sfn':
+          this.sendJson(res, requestId, 200, this.awsJsonRequest(request), 'application/x-amz-json-1.0');
+          break;
       }
     } catch (err) {
       const e = err instanceof AwsError ? err : new AwsError('InternalFailure', `fake AWS bug: ${(err as Error).stack}`, 500);
       if (!(err instanceof AwsError)) this.problems.push(e.message);
-      if (service === 'ec2') {
-        sendEc2Error(res, requestId, e);
-      } else {
-        res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': e.code });
-        res.end(JSON.stringify({ message: e.message }));
-      }
+      sendError(res, service, requestId, e);
     }
   }
 
   /** The service the request was signed for (the credential scope says it); else a guess for the report. */
-  private serviceOf(request: ParsedRequest): ServiceName | undefined {
+  private serviceOf(request: ParsedRequest): ServiceName {
     const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(String(request.headers.authorization ?? ''));
-    if (scope?.[1] === 'ec2' || scope?.[1] === 'imagebuilder') return scope[1];
-    this.problems.push(`request without a SigV4 credential scope for ec2 or imagebuilder: ${request.method} ${request.rawPath}`);
-    return String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded') ? 'ec2' : 'imagebuilder';
+    const service = scope ? serviceForSigningName(scope[1]) : undefined;
+    if (service) return service;
+    this.problems.push(`request without a SigV4 credential scope of ${Object.values(SIGNING_NAMES).join(', ')}: ${request.method} ${request.rawPath}`);
+    const contentType = String(request.headers['content-type']);
+    if (contentType.startsWith('application/x-www-form-urlencoded')) {
+      return new URLSearchParams(request.body.toString('utf8')).get('Version') === '2010-05-15' ? 'cloudformation' : 'ec2';
+    }
+    return contentType.startsWith('application/x-amz-json') ? 'sfn' : 'imagebuilder';
   }
 
   private requestId(): string {
@@ -283,7 +612,7 @@ export class FakeAws {
     return `${prefix}-${randomBytes(8).toString('hex').slice(0, 17)}`;
   }
 
-  /** Records the call, checks it, and raises a pending fault: the common part of both protocols. */
+  /** Records the call, checks it, and raises a pending fault: the common part of all protocols. */
   private admit(service: ServiceName, operation: string, input: any, request: ParsedRequest, wireProblems: string[]): void {
     const resourceTags = this.tagsOfNamedResource(service, input);
     const call: RecordedCall = { service, operation, input, ...(resourceTags ? { resourceTags } : {}) };
@@ -295,16 +624,14 @@ export class FakeAws {
     ];
     if (problems.length > 0) {
       this.problems.push(...problems.map((p) => `${service} ${operation}: ${p}`));
-      throw service === 'ec2'
-        ? new AwsError('InvalidParameterValue', `rejected by the API model: ${problems.join('; ')}`)
-        : new AwsError('ValidationException', `rejected by the API model: ${problems.join('; ')}`);
+      const code = { ec2: 'InvalidParameterValue', cloudformation: 'ValidationError', imagebuilder: 'ValidationException', sfn: 'ValidationException' }[service];
+      throw new AwsError(code, `rejected by the API model: ${problems.join('; ')}`);
     }
     const fault = this.faults.find((f) => f.service === service && f.remaining > 0 && (!f.operations || f.operations.includes(operation)));
     if (fault) {
       fault.remaining--;
       this.calls[this.calls.indexOf(call)] = { ...call, fault: fault.code };
-      const modeled = loadServiceModel(service).shapes[fault.code]?.error?.httpStatusCode;
-      throw new AwsError(fault.code, fault.message, fault.status ?? modeled ?? 400);
+      throw new AwsError(fault.code, fault.message, fault.status ?? modeledErrorStatus(service, fault.code) ?? 400);
     }
   }
 
@@ -314,9 +641,9 @@ export class FakeAws {
       const task = typeof input?.ImportTaskId === 'string' ? this.importTasks.get(input.ImportTaskId) : undefined;
       if (!task) return undefined;
       // The tags ImportImage put on the task (CancelImportTask authorizes aws:ResourceTag on it).
-      const tags = (task.input.TagSpecifications ?? []).filter((spec: any) => spec.ResourceType === 'import-image-task').flatMap((spec: any) => spec.Tags ?? []);
-      return Object.fromEntries(tags.map((t: any) => [t.Key, t.Value]));
+      return Object.fromEntries(taskTags(task).map((t: any) => [t.Key, t.Value]));
     }
+    if (service !== 'imagebuilder') return undefined;
     const arn = input?.imageBuildVersionArn ?? input?.distributionConfigurationArn ?? input?.resourceArn;
     const found = typeof arn === 'string' ? this.images.get(arn) ?? this.distributionConfigurations.get(arn) : undefined;
     return found ? { ...found.tags } : undefined;
@@ -331,7 +658,7 @@ export class FakeAws {
     const problems: string[] = [];
     if (keyId !== this.accessKeyId) problems.push(`signed with access key ${keyId}, not the configured ${this.accessKeyId}`);
     if (region !== this.region) problems.push(`signed for region ${region}, not ${this.region}`);
-    if (scopeService !== service) problems.push(`signed for service ${scopeService}, not ${service}`);
+    if (scopeService !== SIGNING_NAMES[service]) problems.push(`signed for service ${scopeService}, not ${SIGNING_NAMES[service]}`);
     const amzDate = String(request.headers['x-amz-date'] ?? '');
     if (!amzDate.startsWith(date)) problems.push(`x-amz-date ${amzDate} does not match the credential date ${date}`);
     if (!signedHeaders.split(';').includes('host')) problems.push('the host header is not signed');
@@ -356,11 +683,13 @@ export class FakeAws {
     return problems;
   }
 
-  // ---------------------------------------------------------------- EC2 query protocol
+  // ---------------------------------------------------------------- query protocols (EC2, CloudFormation)
 
-  private ec2Request(request: ParsedRequest): { operation: string; output: unknown } {
+  private queryRequest(service: 'ec2' | 'cloudformation', request: ParsedRequest): { operation: string; output: unknown } {
+    const model = loadServiceModel(service);
+    const version = String(model.metadata.apiVersion);
     const wire: string[] = [];
-    if (request.method !== 'POST' || request.rawPath !== '/') wire.push(`EC2 query requests are POST /, got ${request.method} ${request.rawPath}`);
+    if (request.method !== 'POST' || request.rawPath !== '/') wire.push(`query requests are POST /, got ${request.method} ${request.rawPath}`);
     if (!String(request.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
       wire.push(`content-type ${request.headers['content-type']} is not form-encoded`);
     }
@@ -370,22 +699,47 @@ export class FakeAws {
       params.set(k, v);
     }
     const operation = params.get('Action') ?? '';
-    if (params.get('Version') !== EC2_VERSION) wire.push(`Version ${params.get('Version')} is not ${EC2_VERSION}`);
-    const model = loadServiceModel('ec2');
+    if (params.get('Version') !== version) wire.push(`Version ${params.get('Version')} is not ${version}`);
     const op = model.operations[operation];
     if (!op) {
-      this.calls.push({ service: 'ec2', operation, input: Object.fromEntries(params) });
-      this.problems.push(`ec2: unknown Action ${JSON.stringify(operation)}`);
+      this.calls.push({ service, operation, input: Object.fromEntries(params) });
+      this.problems.push(`${service}: unknown Action ${JSON.stringify(operation)}`);
       throw new AwsError('InvalidAction', `The action ${operation} is not valid for this web service.`);
     }
     const consumed = new Set(['Action', 'Version']);
-    const input = op.input ? decodeQueryValue(model, op.input.shape, params, '', consumed, wire) ?? {} : {};
+    const flavor = service === 'ec2' ? 'ec2' : 'query';
+    const input = op.input ? decodeQueryValue(model, flavor, op.input.shape, params, '', consumed, wire) ?? {} : {};
     for (const key of params.keys()) {
       if (!consumed.has(key)) wire.push(`unknown parameter ${key} (not in ${op.input?.shape ?? 'the input'})`);
     }
-    this.admit('ec2', operation, input, request, wire);
-    return { operation, output: this.ec2Operation(operation, input) };
+    this.admit(service, operation, input, request, wire);
+    const output = service === 'ec2' ? this.ec2Operation(operation, input) : this.cloudFormationOperation(operation, input);
+    return { operation, output };
   }
+
+  private sendXml(res: http.ServerResponse, service: 'ec2' | 'cloudformation', requestId: string, result: { operation: string; output: unknown }): void {
+    const model = loadServiceModel(service);
+    const out = model.operations[result.operation].output;
+    let inner = '';
+    if (out) {
+      const problems = validateShape(service, out.shape, result.output);
+      if (problems.length > 0) throw new Error(`the fake's own ${result.operation} response breaks the model: ${problems.join('; ')}`);
+      inner = xmlMembers(model, out.shape, result.output as Record<string, unknown>);
+    } else if (service === 'ec2') {
+      // EC2 operations without output answer <return>true</return>.
+      inner = '<return>true</return>';
+    }
+    const name = `${result.operation}Response`;
+    const body = service === 'ec2'
+      ? `<${name} xmlns="${EC2_NAMESPACE}"><requestId>${requestId}</requestId>${inner}</${name}>`
+      // awsQuery: the members sit in the operation's result wrapper, the request id in ResponseMetadata.
+      : `<${name} xmlns="${model.metadata.xmlNamespace}">${out?.resultWrapper ? `<${out.resultWrapper}>${inner}</${out.resultWrapper}>` : inner}`
+        + `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${name}>`;
+    res.writeHead(200, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+  }
+
+  // ---------------------------------------------------------------- EC2
 
   private ec2Operation(operation: string, input: any): unknown {
     switch (operation) {
@@ -413,23 +767,41 @@ export class FakeAws {
         return this.importTaskView(existing, false);
       }
     }
+    const active = [...this.importTasks.values()].filter((t) => t.status === 'active').length;
+    if (this.maxActiveImportTasks !== undefined && active >= this.maxActiveImportTasks) {
+      // The message is an assumption; the code is configurable (importQuotaErrorCode).
+      throw new AwsError(this.importQuotaErrorCode,
+        `You have reached the limit of ${this.maxActiveImportTasks} concurrent active import image tasks in this Region.`);
+    }
     const task: FakeImportTask = {
       id: this.newId('import-ami'),
       clientToken: input.ClientToken,
       input,
-      plan: { steps: 3, ...this.importPlan },
+      plan: { steps: 3, failDeletingDescribes: 1, ...this.importPlan },
       status: 'active',
       statusMessage: PROGRESS_MESSAGES[0],
       describeCount: 0,
+      deletingDescribes: 0,
       snapshotIds: [],
+      cancelled: false,
       forgotten: false,
     };
     this.importTasks.set(task.id, task);
     return this.importTaskView(task, false);
   }
 
-  /** One DescribeImportImageTasks naming a task moves it one step: time passes between polls. */
+  /** One DescribeImportImageTasks that shows a task moves it one step: time passes between polls. */
   private advance(task: FakeImportTask): void {
+    if (task.status === 'deleting') {
+      const limit = task.cancelled ? this.taskCancelDescribes : task.plan.failDeletingDescribes;
+      if (task.deletingDescribes >= limit) {
+        task.status = 'deleted';
+        if (task.cancelled) task.statusMessage = CANCELLED_TASK_MESSAGE;
+      } else {
+        task.deletingDescribes++;
+      }
+      return;
+    }
     if (task.status !== 'active') return;
     task.describeCount++;
     if (task.describeCount < task.plan.steps) {
@@ -437,8 +809,14 @@ export class FakeAws {
       return;
     }
     if (task.plan.failMessage !== undefined) {
-      task.status = 'deleted';
+      // A failed task never gets an AMI; it shows deleting, then deleted, with the message verbatim.
       task.statusMessage = task.plan.failMessage;
+      if (task.plan.failDeletingDescribes > 0) {
+        task.status = 'deleting';
+        task.deletingDescribes = 1;
+      } else {
+        task.status = 'deleted';
+      }
       return;
     }
     task.status = 'completed';
@@ -461,6 +839,7 @@ export class FakeAws {
       ...(task.input.Architecture ? { Architecture: task.input.Architecture } : {}),
       ...(task.input.LicenseType ? { LicenseType: task.input.LicenseType } : {}),
       ...(task.input.Description ? { Description: task.input.Description } : {}),
+      // A completed task keeps its AMI and snapshots in the description.
       ...(done ? { ImageId: task.imageId } : {}),
       SnapshotDetails: disks.map((disk, i) => ({
         ...(disk.Format ? { Format: disk.Format } : {}),
@@ -470,7 +849,7 @@ export class FakeAws {
         ...(done ? { SnapshotId: task.snapshotIds[i], Status: 'completed', DeviceName: deviceName(i) } : { Status: task.status }),
       })),
     };
-    const tags = (task.input.TagSpecifications ?? []).flatMap((spec: any) => spec.Tags ?? []);
+    const tags = taskTags(task);
     if (tags.length > 0) view.Tags = tags;
     if (!forDescribe) {
       // ImportImage's result has no BootMode member; the task description does.
@@ -479,6 +858,17 @@ export class FakeAws {
     return { ...view, ...(task.input.BootMode ? { BootMode: task.input.BootMode } : {}) };
   }
 
+  /**
+   * Named tasks, or (no ImportTaskIds) every task EC2 still describes: active, or
+   * finished and not forgotten (API reference: "currently active or were completed or
+   * canceled in the previous 7 days"), with the Tags ImportImage gave them.
+   * Filters: the API reference documents only `task-state` (active | completed |
+   * deleting | deleted); other filter names are ignored here (their behaviour is
+   * undocumented: a handler must not rely on them, e.g. on tag filters).
+   * Each call advances every task it matches before filtering and paging (time passes).
+   * A listing is paged by MaxResults / NextToken (default importTaskPageSize); named
+   * tasks are paged only when MaxResults is given (an assumption).
+   */
   private describeImportImageTasks(input: any): unknown {
     const ids: string[] = input.ImportTaskIds ?? [];
     for (const id of ids) {
@@ -486,9 +876,14 @@ export class FakeAws {
         throw new AwsError('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-ami-...")`);
       }
     }
-    const tasks = [...this.importTasks.values()].filter((t) => !t.forgotten && (ids.length === 0 || ids.includes(t.id)));
+    let tasks = [...this.importTasks.values()].filter((t) => !t.forgotten && (ids.length === 0 || ids.includes(t.id)));
     tasks.forEach((t) => this.advance(t));
-    return { ImportImageTasks: tasks.map((t) => this.importTaskView(t, true)) };
+    for (const filter of input.Filters ?? []) {
+      if (filter.Name === 'task-state') tasks = tasks.filter((t) => (filter.Values ?? []).includes(t.status));
+    }
+    const size = input.MaxResults ?? (ids.length === 0 ? this.importTaskPageSize : tasks.length);
+    const { page, next } = paginate(tasks, input.NextToken, size, () => new AwsError('InvalidParameterValue', `Invalid NextToken: ${input.NextToken}`));
+    return { ImportImageTasks: page.map((t) => this.importTaskView(t, true)), ...(next ? { NextToken: next } : {}) };
   }
 
   private cancelImportTask(input: any): unknown {
@@ -497,11 +892,14 @@ export class FakeAws {
       throw new AwsError('InvalidConversionTaskId', `The import task ID '${input.ImportTaskId}' does not exist`);
     }
     if (task.status !== 'active') {
-      throw new AwsError('IncorrectState', `The import task ${task.id} is not active (${task.status}); it cannot be cancelled.`);
+      throw new AwsError(this.cancelInactiveTaskErrorCode, `The import task ${task.id} is not active (${task.status}); it cannot be cancelled.`);
     }
-    task.status = 'deleted';
+    // Answer from the EC2 API reference example: PreviousState active, State deleting. A cancelled task never gets an AMI.
+    task.status = 'deleting';
+    task.cancelled = true;
+    task.deletingDescribes = 0;
     task.cancelReason = input.CancelReason;
-    task.statusMessage = 'ClientError: User initiated task cancelation';
+    task.statusMessage = CANCELLING_TASK_MESSAGE;
     return { ImportTaskId: task.id, PreviousState: 'active', State: 'deleting' };
   }
 
@@ -540,22 +938,208 @@ export class FakeAws {
     return {};
   }
 
-  private sendEc2(res: http.ServerResponse, requestId: string, result: { operation: string; output: unknown }): void {
-    const model = loadServiceModel('ec2');
-    const outputShape = model.operations[result.operation].output?.shape;
-    let inner = '';
-    if (outputShape) {
-      const problems = validateShape('ec2', outputShape, result.output);
-      if (problems.length > 0) throw new Error(`the fake's own ${result.operation} response breaks the model: ${problems.join('; ')}`);
-      inner = xmlMembers(model, outputShape, result.output as Record<string, unknown>);
-    } else {
-      // Operations without output answer <return>true</return>, as EC2 does.
-      inner = '<return>true</return>';
+  // ---------------------------------------------------------------- CloudFormation
+
+  private cloudFormationOperation(operation: string, input: any): unknown {
+    switch (operation) {
+      case 'DescribeStacks': return this.describeStacks(input);
+      case 'DescribeStackResource': return this.describeStackResource(input);
+      default:
+        this.problems.push(`cloudformation ${operation}: the fake does not implement it (add it, or the handler calls something unexpected)`);
+        throw new AwsError('InvalidAction', `The fake does not support ${operation}.`);
     }
-    const name = `${result.operation}Response`;
-    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<${name} xmlns="${EC2_NAMESPACE}"><requestId>${requestId}</requestId>${inner}</${name}>`;
-    res.writeHead(200, { 'content-type': 'text/xml;charset=UTF-8' });
-    res.end(body);
+  }
+
+  /**
+   * A stack by name or unique id; a deleted stack (DELETE_COMPLETE) only by its id (the
+   * model's StackName documentation). Unknown: ValidationError "Stack with id X does not
+   * exist", as CloudFormation answers (boto/boto3#2807 shows the wire response).
+   */
+  private stack(nameOrId: string): FakeStack {
+    const byId = this.stacks.get(nameOrId);
+    const found = byId ?? [...this.stacks.values()].find((s) => s.stackName === nameOrId && s.status !== 'DELETE_COMPLETE');
+    if (!found) throw new AwsError('ValidationError', `Stack with id ${nameOrId} does not exist`);
+    return found;
+  }
+
+  private describeStacks(input: any): unknown {
+    const stacks = input.StackName !== undefined ? [this.stack(input.StackName)] : [...this.stacks.values()].filter((s) => s.status !== 'DELETE_COMPLETE');
+    return {
+      Stacks: stacks.map((s) => ({
+        StackId: s.stackId,
+        StackName: s.stackName,
+        CreationTime: s.created,
+        StackStatus: s.status,
+        ...(s.reason !== undefined ? { StackStatusReason: s.reason } : {}),
+      })),
+    };
+  }
+
+  /**
+   * A resource the stack lacks: ValidationError "Resource X does not exist for stack Y",
+   * Y as the request named it (the wording of AWS CLI errors in public issues, e.g.
+   * aws-samples/amazon-rekognition-video-analyzer#23; moto and localstack answer the same).
+   */
+  private describeStackResource(input: any): unknown {
+    const stack = this.stack(input.StackName);
+    const resource = stack.resources.get(input.LogicalResourceId);
+    if (!resource) throw new AwsError('ValidationError', `Resource ${input.LogicalResourceId} does not exist for stack ${input.StackName}`);
+    return {
+      StackResourceDetail: {
+        StackName: stack.stackName,
+        StackId: stack.stackId,
+        LogicalResourceId: input.LogicalResourceId,
+        ...(resource.physicalId !== undefined ? { PhysicalResourceId: resource.physicalId } : {}),
+        ResourceType: resource.type,
+        LastUpdatedTimestamp: resource.lastUpdated,
+        ResourceStatus: resource.status,
+        ...(resource.reason !== undefined ? { ResourceStatusReason: resource.reason } : {}),
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- Step Functions (awsJson1_0)
+
+  private awsJsonRequest(request: ParsedRequest): unknown {
+    const service = 'sfn';
+    const model = loadServiceModel(service);
+    const wire: string[] = [];
+    if (request.method !== 'POST' || request.rawPath !== '/') wire.push(`awsJson requests are POST /, got ${request.method} ${request.rawPath}`);
+    const contentType = `application/x-amz-json-${model.metadata.jsonVersion}`;
+    if (!String(request.headers['content-type']).startsWith(contentType)) wire.push(`content-type ${request.headers['content-type']} is not ${contentType}`);
+    const target = String(request.headers['x-amz-target'] ?? '');
+    const prefix = `${model.metadata.targetPrefix}.`;
+    const operation = target.startsWith(prefix) ? target.slice(prefix.length) : '';
+    const op = model.operations[operation];
+    if (!op) {
+      this.calls.push({ service, operation: target, input: undefined });
+      this.problems.push(`sfn: X-Amz-Target ${JSON.stringify(target)} names no operation`);
+      throw new AwsError('UnknownOperationException', `no operation for X-Amz-Target ${target}`);
+    }
+    let body: unknown = {};
+    try {
+      body = JSON.parse(request.body.toString('utf8') || '{}');
+    } catch {
+      wire.push(`the body is not JSON: ${request.body.toString('utf8').slice(0, 80)}`);
+    }
+    const input = op.input ? decodeJsonValue(model, op.input.shape, body, '', wire) as Record<string, unknown> : {};
+    this.admit(service, operation, input, request, wire);
+    const output = this.sfnOperation(operation, input);
+    if (op.output) {
+      const problems = validateShape(service, op.output.shape, output);
+      if (problems.length > 0) throw new Error(`the fake's own ${operation} response breaks the model: ${problems.join('; ')}`);
+    }
+    return toJsonWire(output);
+  }
+
+  private sfnOperation(operation: string, input: any): unknown {
+    switch (operation) {
+      case 'StartExecution': return this.startExecution(input);
+      case 'StopExecution': return this.stopExecution(input);
+      case 'DescribeExecution': return this.describeExecutionOp(input);
+      case 'ListExecutions': return this.listExecutions(input);
+      default:
+        this.problems.push(`sfn ${operation}: the fake does not implement it (add it, or the handler calls something unexpected)`);
+        throw new AwsError('UnsupportedOperation', `The fake does not support ${operation}.`);
+    }
+  }
+
+  /**
+   * The fake knows no state machines: any well-formed state machine ARN of this account and
+   * Region is accepted (an assumption; AWS answers StateMachineDoesNotExist for unknown ones).
+   * Idempotent per the API reference: the same name and input as a RUNNING execution returns
+   * the same executionArn and startDate; a closed execution or another input answers
+   * ExecutionAlreadyExists. Input must be JSON (InvalidExecutionInput); names follow the
+   * characters the model's documentation forbids (InvalidName).
+   */
+  private startExecution(input: any): unknown {
+    const m = new RegExp(`^arn:aws:states:${this.region}:${this.account}:stateMachine:([A-Za-z0-9_-]{1,80})$`).exec(input.stateMachineArn);
+    if (!m) throw new AwsError('InvalidArn', `Invalid Arn: '${input.stateMachineArn}'`);
+    const name: string = input.name ?? randomUUID();
+    // White space, brackets, wildcards, the listed specials, control characters.
+    const control = [...name].some((c) => c.codePointAt(0)! < 0x20 || (c.codePointAt(0)! >= 0x7f && c.codePointAt(0)! <= 0x9f));
+    if (control || /[\s<>{}[\]?*"#%\\^|~`$&,;:/]/.test(name)) throw new AwsError('InvalidName', `Invalid Name: '${name}'`);
+    const rawInput: string = input.input ?? '{}';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawInput);
+    } catch {
+      throw new AwsError('InvalidExecutionInput', `Invalid State Machine Execution Input: '${rawInput.slice(0, 100)}'`);
+    }
+    const arn = `arn:aws:states:${this.region}:${this.account}:execution:${m[1]}:${name}`;
+    const existing = this.executions.get(arn);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.rawInput === rawInput) return { executionArn: arn, startDate: existing.startDate };
+      throw new AwsError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
+    }
+    const execution: FakeExecution = { arn, stateMachineArn: input.stateMachineArn, name, rawInput, input: parsed, startDate: new Date(), status: 'RUNNING' };
+    this.executions.set(arn, execution);
+    return { executionArn: arn, startDate: execution.startDate };
+  }
+
+  private execution(arn: string): FakeExecution {
+    if (!/^arn:aws:states:[^:]+:\d{12}:execution:[^:]+:[^:]+$/.test(arn)) throw new AwsError('InvalidArn', `Invalid Arn: '${arn}'`);
+    const execution = this.executions.get(arn);
+    if (!execution) throw new AwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return execution;
+  }
+
+  private stopExecution(input: any): unknown {
+    const execution = this.execution(input.executionArn);
+    if (execution.status !== 'RUNNING') {
+      // See stopFinishedExecutionErrorCode: unverified, so configurable.
+      if (this.stopFinishedExecutionErrorCode) {
+        throw new AwsError(this.stopFinishedExecutionErrorCode, `Execution ${execution.arn} is ${execution.status}`);
+      }
+      return { stopDate: execution.stopDate! };
+    }
+    execution.status = 'ABORTED';
+    execution.stopDate = new Date();
+    execution.error = input.error;
+    execution.cause = input.cause;
+    return { stopDate: execution.stopDate };
+  }
+
+  private describeExecutionOp(input: any): unknown {
+    const e = this.execution(input.executionArn);
+    return {
+      executionArn: e.arn,
+      stateMachineArn: e.stateMachineArn,
+      name: e.name,
+      status: e.status,
+      startDate: e.startDate,
+      ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+      input: e.rawInput,
+      inputDetails: { included: true },
+      ...(e.output !== undefined ? { output: e.output, outputDetails: { included: true } } : {}),
+      ...(e.error !== undefined ? { error: e.error } : {}),
+      ...(e.cause !== undefined ? { cause: e.cause } : {}),
+    };
+  }
+
+  /** Newest first (API reference); maxResults 0 or absent means the default page (executionPageSize here). */
+  private listExecutions(input: any): unknown {
+    if (input.mapRunArn !== undefined || input.stateMachineArn === undefined) {
+      this.problems.push('sfn ListExecutions: the fake lists by stateMachineArn only');
+      throw new AwsError('ValidationException', 'The fake lists executions by stateMachineArn only.');
+    }
+    const all = [...this.executions.values()]
+      .filter((e) => e.stateMachineArn === input.stateMachineArn && (!input.statusFilter || e.status === input.statusFilter))
+      .reverse()
+      .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+    const size = input.maxResults ? input.maxResults : this.executionPageSize;
+    const { page, next } = paginate(all, input.nextToken, size, () => new AwsError('InvalidToken', `Invalid Token: '${input.nextToken}'`));
+    return {
+      executions: page.map((e) => ({
+        executionArn: e.arn,
+        stateMachineArn: e.stateMachineArn,
+        name: e.name,
+        status: e.status,
+        startDate: e.startDate,
+        ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+      })),
+      ...(next ? { nextToken: next } : {}),
+    };
   }
 
   // ---------------------------------------------------------------- Image Builder rest-json
@@ -586,6 +1170,9 @@ export class FakeAws {
     switch (operation) {
       case 'ImportVmImage': return this.importVmImage(input);
       case 'GetImage': return this.getImage(input);
+      case 'ListImageBuildVersions': return this.listImageBuildVersions(input);
+      case 'ListImageRecipes': return this.listImageRecipes(input);
+      case 'GetImagePolicy': return this.getImagePolicy(input);
       case 'CancelImageCreation': return this.cancelImageCreation(input);
       case 'DeleteImage': return this.deleteImage(input);
       case 'CreateDistributionConfiguration': return this.createDistributionConfiguration(input);
@@ -611,22 +1198,29 @@ export class FakeAws {
     }
     const task = this.importTasks.get(input.vmImportTaskId);
     if (!task) throw new AwsError('InvalidRequestException', `The VM import task ${input.vmImportTaskId} does not exist.`);
-    const arn = `arn:aws:imagebuilder:${this.region}:${this.account}:image/${input.name.toLowerCase()}/${input.semanticVersion}/1`;
-    if (this.images.has(arn)) {
+    const versionArn = `arn:aws:imagebuilder:${this.region}:${this.account}:image/${input.name.toLowerCase()}/${input.semanticVersion}`;
+    const last = this.buildCounters.get(versionArn) ?? 0;
+    if (last > 0 && this.refuseSameNameVersion) {
       throw new AwsError('ResourceAlreadyExistsException', `The image with name ${input.name} and version ${input.semanticVersion} already exists.`);
     }
+    const buildVersion = last + 1;
+    this.buildCounters.set(versionArn, buildVersion);
+    const arn = `${versionArn}/${buildVersion}`;
     this.images.set(arn, {
       arn,
       name: input.name,
       version: input.semanticVersion,
+      buildVersion,
       platform: input.platform,
       osVersion: input.osVersion,
       vmImportTaskId: input.vmImportTaskId,
       clientToken: input.clientToken,
       input,
+      dateCreated: new Date().toISOString(),
       tags: { ...(input.tags ?? {}) },
       cancelled: false,
       getsAfterTaskEnded: 0,
+      getsAfterCancel: 0,
       inUse: false,
     });
     return { imageArn: arn, clientToken: input.clientToken };
@@ -638,22 +1232,34 @@ export class FakeAws {
     return image;
   }
 
-  /** Image Builder follows the import task: PENDING while it runs, then AVAILABLE with its AMI, or FAILED. */
+  /**
+   * Image Builder follows the import task: PENDING while it runs, then AVAILABLE with its
+   * AMI (or FAILED: imageFailureReason). After the task failed or was cancelled, or after
+   * CancelImageCreation, the image stays non-terminal for imageSettleGets GetImage calls
+   * (BUILDING; PENDING while the task still runs), then reads FAILED or CANCELLED.
+   */
   imageStatus(image: FakeImage): { status: string; reason?: string } {
-    if (image.cancelled) return { status: 'CANCELLED', reason: 'Image creation cancelled by the user' };
     const task = this.importTasks.get(image.vmImportTaskId);
-    if (!task || task.status === 'active' || image.getsAfterTaskEnded < (task.plan.imageLag ?? 0)) return { status: 'PENDING' };
+    const running = !task || task.status === 'active';
+    if (image.cancelled) {
+      if (image.getsAfterCancel < this.imageSettleGets) return { status: running ? 'PENDING' : 'BUILDING' };
+      return { status: 'CANCELLED', reason: 'Image creation cancelled by the user' };
+    }
+    if (running) return { status: 'PENDING' };
     if (task.status === 'completed') {
+      if (image.getsAfterTaskEnded < (task.plan.imageLag ?? 0)) return { status: 'PENDING' };
       return task.plan.imageFailureReason !== undefined ? { status: 'FAILED', reason: task.plan.imageFailureReason } : { status: 'AVAILABLE' };
     }
-    // state.reason is at most 1024 characters in the model.
-    return { status: 'FAILED', reason: `VM import task ${task.id} failed: ${task.statusMessage ?? task.status}`.slice(0, 1024) };
+    if (image.getsAfterTaskEnded < Math.max(this.imageSettleGets, task.plan.imageLag ?? 0)) return { status: 'BUILDING' };
+    // state.reason is at most 1024 characters (code points) in the model; cut without splitting a character.
+    return { status: 'FAILED', reason: [...`VM import task ${task.id} failed: ${task.statusMessage ?? task.status}`].slice(0, 1024).join('') };
   }
 
   private getImage(input: any): unknown {
     const image = this.image(input.imageBuildVersionArn);
     const view = this.imageView(image);
     if (this.importTasks.get(image.vmImportTaskId)?.status !== 'active') image.getsAfterTaskEnded++;
+    if (image.cancelled) image.getsAfterCancel++;
     return { image: view };
   }
 
@@ -669,7 +1275,7 @@ export class FakeAws {
       platform: image.platform,
       ...(image.osVersion ? { osVersion: image.osVersion } : {}),
       state,
-      dateCreated: '2024-01-01T00:00:00.000Z',
+      dateCreated: image.dateCreated,
       buildType: 'IMPORT',
       imageSource: 'IMPORTED',
       outputResources: { amis: ami ? [{ region: this.region, image: ami, name: image.name, accountId: this.account }] : [] },
@@ -677,21 +1283,92 @@ export class FakeAws {
     };
   }
 
+  /**
+   * The build versions of one image version (imageVersionArn .../image/<name>/<version>),
+   * as ImageSummary. Filters: the ones the model documents for this call (name, osVersion,
+   * platform, type, version); any other name answers InvalidParameterValueException (an
+   * assumption). An unknown version lists nothing (an assumption).
+   */
+  private listImageBuildVersions(input: any): unknown {
+    let images = [...this.images.values()].filter((i) => i.arn.startsWith(`${input.imageVersionArn}/`)).sort((a, b) => a.buildVersion - b.buildVersion);
+    const fields: Record<string, (i: FakeImage) => string | undefined> = {
+      name: (i) => i.name, osVersion: (i) => i.osVersion, platform: (i) => i.platform, type: () => 'AMI', version: (i) => i.version,
+    };
+    images = images.filter((i) => imageBuilderFilter(input.filters, fields, i));
+    const { page, next } = paginate(images, input.nextToken, input.maxResults ?? this.imageBuilderListPageSize,
+      () => new AwsError('InvalidPaginationTokenException', 'Invalid nextToken.'));
+    return {
+      imageSummaryList: page.map((i) => {
+        const v = this.imageView(i);
+        // ImageSummary has these members of Image, plus owner.
+        const keys = ['arn', 'name', 'type', 'version', 'platform', 'osVersion', 'state', 'dateCreated', 'outputResources', 'tags', 'buildType', 'imageSource'];
+        return { ...Object.fromEntries(keys.filter((k) => v[k] !== undefined).map((k) => [k, v[k]])), owner: this.account };
+      }),
+      ...(next ? { nextToken: next } : {}),
+    };
+  }
+
+  /** Recipes of owner Self (the default owner per the model); filters name, parentImage, platform (the model's list). */
+  private listImageRecipes(input: any): unknown {
+    const owner = input.owner ?? 'Self';
+    const fields: Record<string, (r: FakeRecipe) => string | undefined> = {
+      name: (r) => r.name, parentImage: (r) => r.parentImage, platform: (r) => r.platform,
+    };
+    const recipes = owner === 'Self' ? this.recipes.filter((r) => imageBuilderFilter(input.filters, fields, r)) : [];
+    const { page, next } = paginate(recipes, input.nextToken, input.maxResults ?? this.imageBuilderListPageSize,
+      () => new AwsError('InvalidPaginationTokenException', 'Invalid nextToken.'));
+    return {
+      imageRecipeSummaryList: page.map((r) => ({
+        arn: r.arn, name: r.name, platform: r.platform, owner: this.account, parentImage: r.parentImage, dateCreated: '2024-01-01T00:00:00.000Z',
+      })),
+      ...(next ? { nextToken: next } : {}),
+    };
+  }
+
+  /** An image without a policy answers ResourceNotFoundException (an assumption). */
+  private getImagePolicy(input: any): unknown {
+    const image = this.image(input.imageArn);
+    if (image.policy === undefined) throw new AwsError('ResourceNotFoundException', `The image ${image.arn} has no resource policy.`, 404);
+    return { policy: image.policy };
+  }
+
+  /**
+   * Only a non-terminal image can be cancelled (API reference); a terminal one answers
+   * cancelTerminalErrorCode, with the model's status when the model lists that code and
+   * 400 otherwise. A second cancel while it settles is accepted (an assumption).
+   */
   private cancelImageCreation(input: any): unknown {
     const image = this.image(input.imageBuildVersionArn);
     const status = this.imageStatus(image).status;
-    if (status !== 'PENDING') throw new AwsError('InvalidRequestException', `The image ${image.arn} is ${status} and cannot be cancelled.`);
-    image.cancelled = true;
+    if (TERMINAL_IMAGE_STATUSES.has(status)) {
+      const code = this.cancelTerminalErrorCode;
+      throw new AwsError(code, `The image ${image.arn} is ${status}: only images in a non-terminal state can be cancelled.`,
+        modeledErrorStatus('imagebuilder', code) ?? 400);
+    }
+    if (!image.cancelled) {
+      image.cancelled = true;
+      image.getsAfterCancel = 0;
+    }
     return { clientToken: input.clientToken, imageBuildVersionArn: image.arn };
   }
 
+  /**
+   * ResourceDependencyException while a recipe uses the image, while it is shared (a
+   * policy), and while it is not terminal (aws-facts.md: DeleteImage refuses until then).
+   * The AMI and its snapshots stay: DeleteImage removes only the Image Builder resource.
+   */
   private deleteImage(input: any): unknown {
     const image = this.image(input.imageBuildVersionArn);
-    if (image.inUse) throw new AwsError('ResourceDependencyException', `The image ${image.arn} is in use by an image recipe.`);
-    if (this.imageStatus(image).status === 'PENDING') {
-      throw new AwsError('ResourceDependencyException', `The image ${image.arn} cannot be deleted while it is being created.`);
+    const versionArn = image.arn.slice(0, image.arn.lastIndexOf('/'));
+    const recipe = this.recipes.find((r) => r.parentImage === image.arn || r.parentImage === versionArn);
+    if (image.inUse || recipe) {
+      throw new AwsError('ResourceDependencyException', `The image ${image.arn} is in use by an image recipe${recipe ? ` (${recipe.arn})` : ''}.`);
     }
-    // Like AWS: the AMI and its snapshots stay; only the Image Builder resource goes.
+    if (image.policy !== undefined) throw new AwsError('ResourceDependencyException', `The image ${image.arn} is shared with other accounts.`);
+    const status = this.imageStatus(image).status;
+    if (!TERMINAL_IMAGE_STATUSES.has(status)) {
+      throw new AwsError('ResourceDependencyException', `The image ${image.arn} cannot be deleted while it is being created (${status}).`);
+    }
     this.images.delete(image.arn);
     return { imageBuildVersionArn: image.arn };
   }
@@ -761,11 +1438,8 @@ export class FakeAws {
   }
 
   private listImagePipelines(input: any): unknown {
-    const start = input.nextToken ? Number(input.nextToken) : 0;
-    if (!Number.isInteger(start) || start < 0 || start > this.pipelines.length) throw new AwsError('InvalidPaginationTokenException', 'Invalid nextToken.');
-    const size = input.maxResults ?? this.pipelinePageSize;
-    const page = this.pipelines.slice(start, start + size);
-    const next = start + size < this.pipelines.length ? String(start + size) : undefined;
+    const { page, next } = paginate(this.pipelines, input.nextToken, input.maxResults ?? this.pipelinePageSize,
+      () => new AwsError('InvalidPaginationTokenException', 'Invalid nextToken.'));
     return {
       imagePipelineList: page.map((p) => ({ arn: p.arn, name: p.name, platform: 'Linux', status: 'ENABLED', distributionConfigurationArn: p.distributionConfigurationArn })),
       ...(next ? { nextToken: next } : {}),
@@ -790,9 +1464,85 @@ export class FakeAws {
     return {};
   }
 
-  private sendJson(res: http.ServerResponse, requestId: string, status: number, body: unknown): void {
-    res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': requestId });
+  private sendJson(res: http.ServerResponse, requestId: string, status: number, body: unknown, contentType: string): void {
+    res.writeHead(status, { 'content-type': contentType, 'x-amzn-requestid': requestId });
     res.end(JSON.stringify(body));
+  }
+
+  // ---------------------------------------------------------------- wait condition signals (S3 presigned PUT)
+
+  /** SigV4 query presigning for S3: the path is the object key encoded once, the payload unsigned. */
+  private presignature(path: string, query: string, host: string): string {
+    const params = new URLSearchParams(query);
+    const date = String(params.get('X-Amz-Date'));
+    const canonicalRequest = ['PUT', path, canonicalQuery(query), `host:${host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+    const scope = `${date.slice(0, 8)}/${this.region}/s3/aws4_request`;
+    const stringToSign = ['AWS4-HMAC-SHA256', date, scope, sha256(canonicalRequest)].join('\n');
+    let key: Buffer = hmac(`AWS4${HANDLE_SECRET_ACCESS_KEY}`, date.slice(0, 8));
+    for (const part of [this.region, 's3', 'aws4_request']) key = hmac(key, part);
+    return createHmac('sha256', key).update(stringToSign).digest('hex');
+  }
+
+  /**
+   * A PUT of a signal to a handle URL, answered as S3 answers (200 with an empty body,
+   * or an S3 XML error). Method PUT, Content-Type empty or absent, and a JSON body with
+   * Status SUCCESS | FAILURE and string Reason, UniqueId, Data: the CloudFormation user
+   * guide ("Create wait conditions in a CloudFormation template"). S3 stores any body, so
+   * a malformed signal is answered 200 but not counted (CloudFormation cannot read it),
+   * and recorded as a problem. Signals are counted per UniqueId (see signalReuse).
+   */
+  private waitConditionSignal(request: ParsedRequest, res: http.ServerResponse): void {
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const path = request.rawPath;
+    const key = path.split('/').slice(2).map(safeDecode).join('/');
+    const handle = [...this.handles.values()].find((h) => h.key === key && path.startsWith(`/${WAIT_CONDITION_BUCKET_PREFIX}${this.region}/`));
+    const contentType = request.headers['content-type'];
+    const body = request.body.toString('utf8');
+    const answer = (status: number, code?: string, message?: string) => {
+      const attempt = { handle: handle?.name ?? key, method: request.method, status, body };
+      this.signalAttempts.push(contentType !== undefined ? { ...attempt, contentType } : attempt);
+      if (code) {
+        this.problems.push(`wait condition signal ${request.method} ${path}: ${code}: ${message}`);
+        res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': requestId });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xmlEscape(message ?? '')}</Message><RequestId>${requestId}</RequestId></Error>`);
+      } else {
+        res.writeHead(status, { 'x-amz-request-id': requestId, 'etag': `"${createHash('md5').update(request.body).digest('hex')}"`, 'content-length': '0' });
+        res.end();
+      }
+    };
+    if (!handle) return answer(403, 'AccessDenied', `no wait condition handle at ${path}`);
+    if (request.headers.authorization) return answer(400, 'InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter should be specified');
+    const params = new URLSearchParams(request.rawQuery);
+    const signature = params.get('X-Amz-Signature');
+    const unsigned = request.rawQuery.split('&').filter((p) => !p.startsWith('X-Amz-Signature=')).join('&');
+    const canonicalUri = path.split('/').map((segment) => uriEscape(safeDecode(segment))).join('/');
+    const host = String(request.headers.host ?? '');
+    // The signature covers the method, so anything but PUT fails it too, as in S3.
+    const expected = request.method === 'PUT' ? this.presignature(canonicalUri, unsigned, host) : undefined;
+    if (!signature || signature !== expected) {
+      return answer(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+    }
+    if (this.signalContentTypeStrict && contentType !== undefined && contentType !== '') {
+      return answer(403, 'SignatureDoesNotMatch', `The request signature we calculated does not match the signature you provided (Content-Type ${JSON.stringify(contentType)} was not signed).`);
+    }
+    let signal: any;
+    try {
+      signal = JSON.parse(body);
+    } catch {
+      signal = undefined;
+    }
+    const bad = !signal || typeof signal !== 'object' || !['SUCCESS', 'FAILURE'].includes(signal.Status)
+      || ['Reason', 'UniqueId', 'Data'].some((k) => typeof signal[k] !== 'string');
+    if (bad) {
+      this.problems.push(`wait condition signal to ${handle.name}: not {Status: SUCCESS|FAILURE, Reason, UniqueId, Data: strings}: ${body.slice(0, 200)}`);
+      return answer(200);
+    }
+    const list = this.signals.get(handle.name)!;
+    const value: WaitConditionSignal = { Status: signal.Status, Reason: signal.Reason, UniqueId: signal.UniqueId, Data: signal.Data };
+    const same = list.findIndex((s) => s.UniqueId === value.UniqueId);
+    if (same < 0) list.push(value);
+    else if (this.signalReuse === 'replace') list[same] = value;
+    return answer(200);
   }
 }
 
@@ -826,10 +1576,62 @@ function readRequest(req: http.IncomingMessage): Promise<ParsedRequest> {
   });
 }
 
-function sendEc2Error(res: http.ServerResponse, requestId: string, e: AwsError): void {
-  res.writeHead(e.status, { 'content-type': 'text/xml;charset=UTF-8' });
-  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${xmlEscape(e.code)}</Code>`
-    + `<Message>${xmlEscape(e.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`);
+/** Each protocol's error shape. */
+function sendError(res: http.ServerResponse, service: ServiceName, requestId: string, e: AwsError): void {
+  switch (service) {
+    case 'ec2':
+      res.writeHead(e.status, { 'content-type': 'text/xml;charset=UTF-8' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${xmlEscape(e.code)}</Code>`
+        + `<Message>${xmlEscape(e.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`);
+      return;
+    case 'cloudformation':
+      // awsQuery errors, as CloudFormation sends them (boto/boto3#2807 shows one on the wire).
+      res.writeHead(e.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
+      res.end(`<ErrorResponse xmlns="${loadServiceModel('cloudformation').metadata.xmlNamespace}">\n  <Error>\n`
+        + `    <Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type>\n    <Code>${xmlEscape(e.code)}</Code>\n`
+        + `    <Message>${xmlEscape(e.message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`);
+      return;
+    case 'sfn': {
+      const namespace = e.code === 'ValidationException' ? SFN_VALIDATION_NAMESPACE : SFN_ERROR_NAMESPACE;
+      res.writeHead(e.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': requestId });
+      res.end(JSON.stringify({ __type: `${namespace}${e.code}`, message: e.message }));
+      return;
+    }
+    case 'imagebuilder':
+      res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': e.code });
+      res.end(JSON.stringify({ message: e.message }));
+      return;
+  }
+}
+
+/** The Tags ImportImage asked for on the task itself (TagSpecifications of resource type import-image-task). */
+function taskTags(task: FakeImportTask): Array<{ Key: string; Value: string }> {
+  return (task.input.TagSpecifications ?? [])
+    .filter((spec: any) => spec.ResourceType === 'import-image-task')
+    .flatMap((spec: any) => spec.Tags ?? []);
+}
+
+/** A page of `items` after the opaque `token` (a base64 offset here). */
+function paginate<T>(items: T[], token: string | undefined, size: number, invalid: () => AwsError): { page: T[]; next?: string } {
+  let start = 0;
+  if (token !== undefined) {
+    const m = /^offset:(\d+)$/.exec(Buffer.from(token, 'base64').toString('utf8'));
+    start = m ? Number(m[1]) : -1;
+    if (start < 0 || start > items.length) throw invalid();
+  }
+  const end = start + Math.max(1, size);
+  return { page: items.slice(start, end), ...(end < items.length ? { next: Buffer.from(`offset:${end}`).toString('base64') } : {}) };
+}
+
+/** Image Builder filters: each named filter must match one of its values; unknown names are refused. */
+function imageBuilderFilter<T>(
+  filters: Array<{ name?: string; values?: string[] }> | undefined, fields: Record<string, (item: T) => string | undefined>, item: T,
+): boolean {
+  return (filters ?? []).every((f) => {
+    const field = f.name !== undefined ? fields[f.name] : undefined;
+    if (!field) throw new AwsError('InvalidParameterValueException', `The filter name ${f.name} is not supported (supported: ${Object.keys(fields).join(', ')}).`);
+    return (f.values ?? []).includes(field(item) ?? '');
+  });
 }
 
 function deviceName(i: number): string {
@@ -849,6 +1651,14 @@ function uriEscape(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 /** Services other than S3 sign the path encoded once more, segment by segment. */
 function canonicalPath(rawPath: string): string {
   return rawPath.split('/').map(uriEscape).join('/');
@@ -864,26 +1674,31 @@ function canonicalQuery(rawQuery: string): string {
   }).sort().join('&');
 }
 
+/** XML text; non-ASCII passes as is (the response is UTF-8), so multi-byte messages survive. */
 function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
+type QueryFlavor = 'ec2' | 'query';
+
 /**
- * EC2 query keys: queryName, else locationName with its first letter
- * capitalized, else the member name (the ec2 protocol's naming rule).
+ * Query keys of a structure member. ec2: queryName, else locationName with its first
+ * letter capitalized, else the member name. awsQuery: locationName, else the member name.
+ * (botocore's EC2Serializer and QuerySerializer.)
  */
-function ec2QueryKey(name: string, ref: ModelMemberRef): string {
+function queryKey(flavor: QueryFlavor, name: string, ref: ModelMemberRef): string {
+  if (flavor === 'query') return ref.locationName ?? name;
   if (ref.queryName) return ref.queryName;
   const n = ref.locationName ?? name;
   return n.charAt(0).toUpperCase() + n.slice(1);
 }
 
 /**
- * Rebuilds an input value from EC2 query parameters. Lists are always
- * flattened in the ec2 protocol: `Key.1`, `Key.1.Member`, ...
+ * Rebuilds an input value from query parameters. ec2 lists are always flattened
+ * (`Key.1`); awsQuery lists are `Key.member.1` unless flattened, maps `Key.entry.1.key`.
  */
 function decodeQueryValue(
-  model: ServiceModel, shapeName: string, params: Map<string, string>, key: string, consumed: Set<string>, problems: string[],
+  model: ServiceModel, flavor: QueryFlavor, shapeName: string, params: Map<string, string>, key: string, consumed: Set<string>, problems: string[],
 ): unknown {
   const shape = model.shapes[shapeName];
   const has = (k: string) => params.has(k) || [...params.keys()].some((p) => p.startsWith(`${k}.`));
@@ -891,8 +1706,8 @@ function decodeQueryValue(
     case 'structure': {
       const out: Record<string, unknown> = {};
       for (const [name, ref] of Object.entries(shape.members ?? {})) {
-        const k = key ? `${key}.${ec2QueryKey(name, ref)}` : ec2QueryKey(name, ref);
-        if (has(k)) out[name] = decodeQueryValue(model, ref.shape, params, k, consumed, problems);
+        const k = key ? `${key}.${queryKey(flavor, name, ref)}` : queryKey(flavor, name, ref);
+        if (has(k)) out[name] = decodeQueryValue(model, flavor, ref.shape, params, k, consumed, problems);
       }
       return out;
     }
@@ -901,15 +1716,28 @@ function decodeQueryValue(
         consumed.add(key);
         return [];
       }
+      const prefix = flavor === 'ec2' || shape.flattened ? key : `${key}.${shape.member!.locationName ?? 'member'}`;
       const items: unknown[] = [];
-      for (let i = 1; i <= 1000 && has(`${key}.${i}`); i++) {
-        items.push(decodeQueryValue(model, shape.member!.shape, params, `${key}.${i}`, consumed, problems));
+      for (let i = 1; i <= 1000 && has(`${prefix}.${i}`); i++) {
+        items.push(decodeQueryValue(model, flavor, shape.member!.shape, params, `${prefix}.${i}`, consumed, problems));
       }
       return items;
     }
-    case 'map':
-      problems.push(`${key}: maps in EC2 query input are not decoded by the fake (extend it)`);
-      return undefined;
+    case 'map': {
+      if (flavor === 'ec2') {
+        problems.push(`${key}: maps in EC2 query input are not decoded by the fake (extend it)`);
+        return undefined;
+      }
+      const prefix = shape.flattened ? key : `${key}.entry`;
+      const keyName = shape.key!.locationName ?? 'key';
+      const valueName = shape.value!.locationName ?? 'value';
+      const out: Record<string, unknown> = {};
+      for (let i = 1; i <= 1000 && has(`${prefix}.${i}`); i++) {
+        const k = decodeQueryValue(model, flavor, shape.key!.shape, params, `${prefix}.${i}.${keyName}`, consumed, problems);
+        out[String(k)] = decodeQueryValue(model, flavor, shape.value!.shape, params, `${prefix}.${i}.${valueName}`, consumed, problems);
+      }
+      return out;
+    }
     default: {
       const raw = params.get(key);
       if (raw === undefined) {
@@ -946,7 +1774,49 @@ function decodeScalar(type: string, raw: string, where: string, problems: string
   }
 }
 
-/** Serializes a structure's members as EC2 XML: element names are the locationNames; lists wrap `item`s. */
+/**
+ * Rebuilds an awsJson input: member names as sent (locationName, else the member name),
+ * epoch-second timestamps back into Dates, unknown members reported.
+ */
+function decodeJsonValue(model: ServiceModel, shapeName: string, value: unknown, where: string, problems: string[]): unknown {
+  const shape = model.shapes[shapeName];
+  if (value === null || value === undefined) return value;
+  switch (shape.type) {
+    case 'structure': {
+      if (typeof value !== 'object' || Array.isArray(value)) return value;
+      const body = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      const known = new Set<string>();
+      for (const [name, ref] of Object.entries(shape.members ?? {})) {
+        const wireName = ref.locationName ?? name;
+        known.add(wireName);
+        if (wireName in body) out[name] = decodeJsonValue(model, ref.shape, body[wireName], `${where}${where ? '.' : ''}${name}`, problems);
+      }
+      for (const k of Object.keys(body)) if (!known.has(k)) problems.push(`unknown body member ${where}${where ? '.' : ''}${k} (not in ${shapeName})`);
+      return out;
+    }
+    case 'list':
+      return Array.isArray(value) ? value.map((v, i) => decodeJsonValue(model, shape.member!.shape, v, `${where}[${i}]`, problems)) : value;
+    case 'map':
+      return typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, decodeJsonValue(model, shape.value!.shape, v, `${where}.${k}`, problems)]))
+        : value;
+    case 'timestamp':
+      return typeof value === 'number' ? new Date(value * 1000) : value;
+    default:
+      return value;
+  }
+}
+
+/** awsJson answers carry timestamps as epoch seconds. */
+function toJsonWire(value: unknown): unknown {
+  if (value instanceof Date) return value.getTime() / 1000;
+  if (Array.isArray(value)) return value.map(toJsonWire);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJsonWire(v)]));
+  return value;
+}
+
+/** Serializes a structure's members as query-protocol XML: element names are the locationNames. */
 function xmlMembers(model: ServiceModel, shapeName: string, value: Record<string, unknown>): string {
   const shape = model.shapes[shapeName];
   let xml = '';
@@ -959,15 +1829,20 @@ function xmlMembers(model: ServiceModel, shapeName: string, value: Record<string
   return xml;
 }
 
+/** Lists wrap their items (`item` in EC2, `member` in awsQuery) unless flattened. */
 function xmlElement(model: ServiceModel, shapeName: string, value: unknown, element: string): string {
   const shape = model.shapes[shapeName];
   switch (shape.type) {
     case 'structure':
       return `<${element}>${xmlMembers(model, shapeName, value as Record<string, unknown>)}</${element}>`;
     case 'list': {
+      const items = value as unknown[];
+      if (shape.flattened) return items.map((item) => xmlElement(model, shape.member!.shape, item, shape.member!.locationName ?? element)).join('');
       const itemName = shape.member!.locationName ?? 'member';
-      return `<${element}>${(value as unknown[]).map((item) => xmlElement(model, shape.member!.shape, item, itemName)).join('')}</${element}>`;
+      return `<${element}>${items.map((item) => xmlElement(model, shape.member!.shape, item, itemName)).join('')}</${element}>`;
     }
+    case 'map':
+      throw new Error(`the fake does not serialize maps into XML (${shapeName}); extend it`);
     case 'timestamp':
       return `<${element}>${(value as Date).toISOString()}</${element}>`;
     default:
