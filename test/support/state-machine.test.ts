@@ -550,6 +550,66 @@ describe('a poller built with aws-cdk-lib, as synthesized', () => {
   });
 });
 
+describe('a LambdaInvoke with payloadResponseOnly (the function ARN as Resource), as synthesized', () => {
+  function synthesize() {
+    const stack = new Stack(new App(), 'Direct');
+    const fn = new lambda.Function(stack, 'PollFn', {
+      runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})'),
+    });
+    const wait = new sfn.Wait(stack, 'Wait', { time: sfn.WaitTime.secondsPath('$.Next') });
+    const poll = new tasks.LambdaInvoke(stack, 'Poll', { lambdaFunction: fn, payloadResponseOnly: true });
+    poll.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 });
+    poll.addCatch(new sfn.Fail(stack, 'PollFailed'), { resultPath: '$.Error' });
+    const done = new sfn.Choice(stack, 'Done?')
+      .when(sfn.Condition.booleanEquals('$.Done', true), new sfn.Succeed(stack, 'Finished'))
+      .otherwise(wait);
+    new sfn.StateMachine(stack, 'Machine', { definitionBody: sfn.DefinitionBody.fromChainable(wait.next(poll).next(done)), timeout: Duration.hours(13) });
+    return definitionFromTemplate(Template.fromStack(stack).toJSON());
+  }
+  const definition = synthesize();
+  const INPUT = { Next: 10, Url: 'https://example.com/presigned' };
+
+  test('the function gets the state input, its value is the result, and its errors retry as States.TaskFailed', async () => {
+    let calls = 0;
+    const invoke = lambdaInvoker((event) => {
+      calls++;
+      if (calls === 2 || calls === 3) throw new Error('signal failed');
+      return { ...event, Next: 60, Done: calls >= 4 };
+    });
+    const clock = new SimulatedClock(T0);
+    const r = await runStateMachine(definition, INPUT, { clock, invoke });
+    expect(definition.States.Poll.Resource).toMatch(/^\$\{Token\[Fn::GetAtt:PollFn\w+\.Arn\]\}$/);
+    expect(r.status).toBe('SUCCEEDED');
+    // Poll at 10 s, wait 60 s, two failures retried after 30 and 60 s.
+    expect(r.invocations.map((i) => seconds(i.timestamp))).toEqual([10, 70, 100, 160]);
+    expect(r.invocations[0].parameters).toEqual(INPUT);
+    expect(r.output).toEqual({ ...INPUT, Next: 60, Done: true });
+    expect(events(r, 'LambdaFunctionFailed').map((e) => e.error)).toEqual(['Error', 'Error']);
+    expect(events(r, 'LambdaFunctionScheduled')).toHaveLength(4);
+    expect(events(r, 'TaskScheduled')).toHaveLength(0);
+  });
+
+  test('retries exhausted: caught to the Fail state', async () => {
+    const invoke = lambdaInvoker(() => {
+      throw new Error('signal failed');
+    });
+    const r = await runStateMachine(definition, INPUT, { clock: new SimulatedClock(T0), invoke });
+    expect(r.invocations.map((i) => seconds(i.timestamp))).toEqual([10, 40, 100, 220]);
+    expect(r.status).toBe('FAILED');
+    expect(events(r, 'TaskStateExited', 'Poll')[0].output.Error).toMatchObject({ Error: 'Error' });
+    expect(r.history.slice(-2).map((e) => e.type)).toEqual(['FailStateEntered', 'ExecutionFailed']);
+  });
+
+  test("the machine's 13-hour timeout stops an execution that never finishes, at exactly 13 h", async () => {
+    const invoke = lambdaInvoker((event) => ({ ...event, Next: 3600, Done: false }));
+    const clock = new SimulatedClock(T0);
+    const r = await runStateMachine(definition, INPUT, { clock, invoke });
+    expect(r.status).toBe('TIMED_OUT');
+    expect(seconds(clock.now())).toBe(13 * 3600);
+    expect(r.invocations).toHaveLength(13); // at 10 s, then every hour
+  });
+});
+
 test('TaskError names the error and cause a task reports', () => {
   const e = new TaskError('Lambda.ServiceException', 'Service unavailable');
   expect([e.name, e.message]).toEqual(['Lambda.ServiceException', 'Service unavailable']);

@@ -50,8 +50,10 @@ export interface TaskContext {
 
 /**
  * Runs one Task. For `arn:aws:states:::lambda:invoke`, `parameters` is `{ FunctionName, Payload }` and the
- * return value is what Lambda's Invoke returns ({ Payload, StatusCode, FunctionError?, ... }; see lambdaInvoker).
- * Throwing an error with a `name` fails the task with Error = name, Cause = message (see TaskError).
+ * return value is what Lambda's Invoke returns ({ Payload, StatusCode, FunctionError?, ... }); for any other
+ * resource (a Lambda function ARN, a service integration) `parameters` is the state's effective input and
+ * the return value is the task result. Throwing an error with a `name` fails the task with Error = name,
+ * Cause = message (see TaskError). lambdaInvoker builds one from a plain handler.
  */
 export type TaskInvoker = (resource: string, parameters: any, context: TaskContext) => unknown;
 
@@ -123,6 +125,10 @@ const DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999; // the guide's Task State page 
 const PARTITION = String.raw`(?:[^:$]+|\$\{Token\[[^\]]+\]\})`;
 const LAMBDA_INVOKE = new RegExp(`^arn:${PARTITION}:states:::lambda:invoke$`);
 const INTEGRATION = new RegExp(`^arn:${PARTITION}:states:::([^:]+):`);
+// Task State: a Resource is an activity or service integration (arn:<partition>:states:...) or else a
+// Lambda function ARN, which Step Functions invokes directly (CDK LambdaInvoke with payloadResponseOnly).
+const STATES_RESOURCE = new RegExp(`^arn:${PARTITION}:states:`);
+const isFunctionResource = (resource: string) => !STATES_RESOURCE.test(resource);
 
 /** Ends the execution at once: uncatchable errors, Fail states, quotas, timeouts. */
 class Terminal extends Error {
@@ -305,8 +311,10 @@ class Execution {
   /** Invokes the task once; a task failure is returned (it may be retried or caught), not thrown. */
   private async invoke(name: string, state: any, raw: any, parameters: any, ctx: any): Promise<{ result: any } | { error: string; cause: string }> {
     const resource: string = state.Resource;
-    this.emit({ type: 'TaskScheduled', state: name, resource, parameters });
-    this.emit({ type: 'TaskStarted', state: name, resource });
+    // A Lambda function resource logs LambdaFunction* events; integrations log Task* events (HistoryEvent).
+    const kind = isFunctionResource(resource) ? 'LambdaFunction' : 'Task';
+    this.emit({ type: `${kind}Scheduled`, state: name, resource, parameters });
+    this.emit({ type: `${kind}Started`, state: name, resource });
     // TimeoutSecondsPath is read from the state's input (which input AWS uses is unverified; ours have none).
     const timeoutSeconds = state.TimeoutSecondsPath !== undefined
       ? evaluate(state.TimeoutSecondsPath, raw, ctx, 'TimeoutSecondsPath')
@@ -327,7 +335,7 @@ class Execution {
     if (elapsed > timeoutSeconds * 1000) {
       // Task State: running longer than TimeoutSeconds fails the state with States.Timeout.
       this.sleep(Math.max(0, started + timeoutSeconds * 1000 - this.clock.now()));
-      this.emit({ type: 'TaskTimedOut', state: name, resource, error: 'States.Timeout', cause: '' });
+      this.emit({ type: `${kind}TimedOut`, state: name, resource, error: 'States.Timeout', cause: '' });
       return { error: 'States.Timeout', cause: '' };
     }
     this.sleep(taskTime);
@@ -339,14 +347,14 @@ class Execution {
     if (!failure && sizeOf(result) > PAYLOAD_LIMIT_BYTES) {
       // The guide calls States.DataLimitExceeded terminal, but AWS's recorded histories show an oversized
       // task result as a TaskFailed that Catch (even States.ALL) handles (LocalStack test_states_errors).
-      // The name in the cause is the service for optimized integrations (recorded: 'lambda').
+      // The name in the cause is the service for optimized integrations (recorded: 'lambda'), else the ARN.
       failure = { error: 'States.DataLimitExceeded', cause: tooLarge(INTEGRATION.exec(resource)?.[1] ?? resource) };
     }
     if (failure) {
-      this.emit({ type: 'TaskFailed', state: name, resource, ...failure });
+      this.emit({ type: `${kind}Failed`, state: name, resource, ...failure });
       return failure;
     }
-    this.emit({ type: 'TaskSucceeded', state: name, resource, output: result });
+    this.emit({ type: `${kind}Succeeded`, state: name, resource, output: result });
     return { result };
   }
 
@@ -654,26 +662,31 @@ export interface LambdaContext {
 }
 
 /**
- * A TaskInvoker for `arn:aws:states:::lambda:invoke` that runs `handler` as the function: the Payload
- * goes in JSON round-tripped and the return value comes back inside Invoke's response, as Step Functions
- * shows it ({ ExecutedVersion, Payload, SdkHttpMetadata, SdkResponseMetadata, StatusCode }; the HTTP
- * headers AWS includes are left out). An error the handler throws becomes a function error (FunctionError
- * 'Unhandled', Payload { errorType, errorMessage, trace }, as the Node.js runtime reports it); throw a
- * TaskError (see lambdaServiceError) to model a failure of the Invoke call itself.
+ * A TaskInvoker that runs `handler` as the Lambda function, for both ways a state machine calls one.
+ * `arn:aws:states:::lambda:invoke`: the handler gets Parameters.Payload and its return value comes back
+ * inside Invoke's response as Step Functions shows it ({ ExecutedVersion, Payload, SdkHttpMetadata,
+ * SdkResponseMetadata, StatusCode }, less the HTTP headers AWS adds); an error it throws becomes a
+ * function error (FunctionError 'Unhandled', Payload { errorType, errorMessage, trace }, as the Node.js
+ * runtime reports it). A function ARN as Resource (payloadResponseOnly): the handler gets the state's
+ * effective input and its return value is the result; an error fails the task with Error = errorType,
+ * Cause = that payload as JSON. Both round-trip values through JSON. Throw a TaskError (see
+ * lambdaServiceError) to model a failure of the Invoke call itself.
  */
 export function lambdaInvoker(handler: (event: any, context: LambdaContext) => unknown): TaskInvoker {
   let requests = 0;
   return async (resource, parameters, context) => {
-    if (!LAMBDA_INVOKE.test(resource)) throw new InterpreterError(`lambdaInvoker handles arn:aws:states:::lambda:invoke only, not ${resource}`);
+    const direct = isFunctionResource(resource);
+    if (!direct && !LAMBDA_INVOKE.test(resource)) throw new InterpreterError(`lambdaInvoker runs Lambda functions, not ${resource}`);
     const requestId = `00000000-0000-4000-8000-${String(++requests).padStart(12, '0')}`;
     const base = { ExecutedVersion: '$LATEST', SdkHttpMetadata: { HttpStatusCode: 200 }, SdkResponseMetadata: { RequestId: requestId }, StatusCode: 200 };
-    const event = clone(parameters.Payload ?? {});
+    const event = clone((direct ? parameters : parameters.Payload) ?? {});
     try {
-      const value = await handler(event, { functionName: parameters.FunctionName, ...context });
-      return { ...base, Payload: clone(value ?? null) };
+      const value = clone((await handler(event, { functionName: direct ? resource : parameters.FunctionName, ...context })) ?? null);
+      return direct ? value : { ...base, Payload: value };
     } catch (e: any) {
       if (e instanceof TaskError || e instanceof InterpreterError) throw e;
       const Payload = { errorType: e?.name ?? 'Error', errorMessage: e?.message ?? String(e), trace: String(e?.stack ?? '').split('\n') };
+      if (direct) throw new TaskError(Payload.errorType, JSON.stringify(Payload));
       return { ...base, FunctionError: 'Unhandled', Payload };
     }
   };
