@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { App, CfnParameter, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { App, CfnOutput, CfnParameter, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import {
   Architecture, BootMode, DiskImage, DiskImageFormat, LicenseType, Platform, VmImportImage, VmImportImageProps,
 } from '../src';
+import { definitionFromTemplate } from './support/state-machine';
 
 const SAMPLE_DISK = path.join(__dirname, '..', 'examples', 'sample-disk.vmdk');
 
@@ -65,8 +66,13 @@ describe('VmImportImage resource', () => {
       Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: 'exports/web-01.vmdk' }],
       RoleName: { Ref: Match.stringLikeRegexp('^VmImportServiceRole') },
       WaitForAvailable: 'true',
-      TimeoutSeconds: '3300',
+      TimeoutSeconds: '21600',
       RemovalPolicy: 'destroy',
+      // The wait: the poller signals this handle; the schedule is the import's own.
+      SignalUrl: { Ref: Match.stringLikeRegexp('^WebSignal') },
+      WaitConditionLogicalId: Match.stringLikeRegexp('^WebWait'),
+      PollIntervalSeconds: '15',
+      MaxPollIntervalSeconds: '120',
     });
   });
 
@@ -155,12 +161,85 @@ describe('VmImportImage resource', () => {
     expect(a.imageVersion).toEqual('1.0.0');
   });
 
-  test('exposes the image ARN, task id and AMI id as attributes of the resource', () => {
+  test('takes imageArn and imageId from the read step after the wait, and the task id from the import', () => {
     const stack = newStack();
     const img = image(stack, 'Web');
-    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageArn'] });
-    expect(stack.resolve(img.importTaskId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImportTaskId'] });
-    expect(stack.resolve(img.imageId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageId'] });
+    const template = Template.fromStack(stack);
+    const [available] = Object.keys(template.findResources('Custom::VmImportImageAvailable'));
+    const [importResource] = Object.keys(template.findResources('Custom::VmImportImage'));
+    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::GetAtt': [available, 'ImageArn'] });
+    expect(stack.resolve(img.imageId)).toEqual({ 'Fn::GetAtt': [available, 'ImageId'] });
+    expect(stack.resolve(img.importTaskId)).toEqual({ 'Fn::GetAtt': [importResource, 'ImportTaskId'] });
+  });
+
+  test('without waiting there is no wait condition and imageArn comes from the import itself', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web', { waitForAvailable: false });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudFormation::WaitCondition', 0);
+    template.resourceCountIs('Custom::VmImportImageAvailable', 0);
+    const [importResource] = Object.keys(template.findResources('Custom::VmImportImage'));
+    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::GetAtt': [importResource, 'ImageArn'] });
+    expect(template.findResources('Custom::VmImportImage')[importResource].Properties.SignalUrl).toBeUndefined();
+  });
+
+  test('a 6-hour import: the recipe, a build from it and an output all wait for the wait condition', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web', { timeout: Duration.hours(6) });
+    const recipe = new imagebuilder.CfnImageRecipe(stack, 'Recipe', {
+      name: 'web', version: '1.0.0', parentImage: img.imageArn,
+      components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
+    });
+    new imagebuilder.CfnImage(stack, 'Build', { imageRecipeArn: recipe.attrArn, infrastructureConfigurationArn: 'arn:aws:imagebuilder:us-east-1:123456789012:infrastructure-configuration/x' });
+    new CfnOutput(stack, 'Ami', { value: img.imageId });
+    const template = Template.fromStack(stack).toJSON();
+    const ids = (type: string) => Object.keys(template.Resources).filter((id) => template.Resources[id].Type === type);
+    const [importId] = ids('Custom::VmImportImage');
+    const [waitId] = ids('AWS::CloudFormation::WaitCondition');
+    const [handleId] = ids('AWS::CloudFormation::WaitConditionHandle');
+    const [availableId] = ids('Custom::VmImportImageAvailable');
+    // The wait condition waits 6 hours (and the poller's margin), once the import has started.
+    expect(template.Resources[waitId]).toMatchObject({ Properties: { Handle: { Ref: handleId }, Count: 1, Timeout: '21900' }, DependsOn: [importId] });
+    expect(template.Resources[availableId].Properties).toMatchObject({ WaitCondition: { Ref: waitId }, ImageArn: { 'Fn::GetAtt': [importId, 'ImageArn'] } });
+    // Everything built on the image reaches the wait condition through the read step.
+    const dependsOn = (id: string): Set<string> => {
+      const found = new Set<string>();
+      const walk = (node: unknown): void => {
+        if (Array.isArray(node)) return node.forEach(walk);
+        if (node && typeof node === 'object') {
+          const o = node as Record<string, any>;
+          if (typeof o.Ref === 'string') found.add(o.Ref);
+          if (Array.isArray(o['Fn::GetAtt'])) found.add(o['Fn::GetAtt'][0]);
+          Object.values(o).forEach(walk);
+        }
+      };
+      walk(template.Resources[id]?.Properties ?? template.Outputs[id]);
+      [].concat(template.Resources[id]?.DependsOn ?? []).forEach((d) => found.add(d));
+      return found;
+    };
+    const reaches = (from: string, to: string, seen = new Set<string>()): boolean =>
+      [...dependsOn(from)].some((d) => d === to || (!seen.has(d) && template.Resources[d] !== undefined && (seen.add(d), reaches(d, to, seen))));
+    expect(reaches('Recipe', waitId)).toBe(true);
+    expect(reaches('Build', waitId)).toBe(true);
+    expect(reaches('Ami', waitId)).toBe(true);
+    expect(reaches(availableId, waitId)).toBe(true);
+  });
+
+  test('a tag change keeps the wait condition; a new disk or timeout gets a new one', () => {
+    const waitIdOf = (props: Partial<VmImportImageProps>, tag?: string) => {
+      const stack = newStack();
+      image(stack, 'Web', props);
+      if (tag) Tags.of(stack).add('team', tag);
+      return Object.keys(Template.fromStack(stack).findResources('AWS::CloudFormation::WaitCondition'));
+    };
+    const base = waitIdOf({});
+    expect(base).toHaveLength(1);
+    expect(waitIdOf({}, 'platform')).toEqual(base);
+    expect(waitIdOf({ tags: { owner: 'me' } })).toEqual(base);
+    expect(waitIdOf({ removalPolicy: RemovalPolicy.SNAPSHOT })).toEqual(base);
+    expect(waitIdOf({ disks: [DiskImage.fromUrl('s3://my-vm-disks/exports/web-02.vmdk')] })).not.toEqual(base);
+    expect(waitIdOf({ timeout: Duration.hours(2) })).not.toEqual(base);
+    expect(waitIdOf({ imageVersion: '1.0.1' })).not.toEqual(base);
   });
 
   test('imageId explains itself when the deployment does not wait for the AMI', () => {
@@ -180,7 +259,7 @@ describe('VmImportImage resource', () => {
       components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
     });
     Template.fromStack(stack).hasResourceProperties('AWS::ImageBuilder::ImageRecipe', {
-      ParentImage: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Web'), 'ImageArn'] },
+      ParentImage: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebAvailable'), 'ImageArn'] },
     });
   });
 
@@ -193,13 +272,16 @@ describe('VmImportImage resource', () => {
     });
   });
 
-  test('the service is given time for the whole wait and no more than an hour', () => {
+  test('the resources answer within an hour; the wait condition waits for the timeout and the poller\'s margin, 12 hours at most', () => {
     const stack = newStack();
     image(stack, 'Short', { timeout: Duration.minutes(20) });
-    image(stack, 'Long');
+    image(stack, 'Long', { timeout: Duration.hours(12) });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: '1500', TimeoutSeconds: '1200' });
-    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Long'), ServiceTimeout: '3600', TimeoutSeconds: '3300' });
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: '3600', TimeoutSeconds: '1200' });
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Long'), ServiceTimeout: '3600', TimeoutSeconds: '43200' });
+    template.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Timeout: '1500' });
+    template.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Timeout: '43200' });
+    template.allResourcesProperties('Custom::VmImportImageAvailable', { ServiceTimeout: '3600' });
   });
 });
 
@@ -211,11 +293,11 @@ describe('removal policy', () => {
     template.hasResource('Custom::VmImportImage', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ RemovalPolicy: 'destroy' }) });
   });
 
-  test('RETAIN keeps the resource in CloudFormation and tells the handler', () => {
+  test.each([RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE])('%s keeps what deployments made, but still rolls back a failed create', (policy) => {
     const stack = newStack();
-    image(stack, 'Web', { removalPolicy: RemovalPolicy.RETAIN });
+    image(stack, 'Web', { removalPolicy: policy });
     Template.fromStack(stack).hasResource('Custom::VmImportImage', {
-      DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: Match.objectLike({ RemovalPolicy: 'retain' }),
+      DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain', Properties: Match.objectLike({ RemovalPolicy: policy }),
     });
   });
 
@@ -233,14 +315,17 @@ describe('provider', () => {
   test('one provider per stack, however many images', () => {
     const stack = newStack();
     image(stack, 'A');
-    image(stack, 'B');
-    image(stack, 'C');
+    image(stack, 'B', { pollInterval: Duration.seconds(30), maxPollInterval: Duration.minutes(5) });
+    image(stack, 'C', { timeout: Duration.hours(12) });
     const template = Template.fromStack(stack);
     const functions = template.findResources('AWS::Lambda::Function');
     const descriptions = Object.values(functions).map((f: any) => f.Properties.Description ?? '');
     expect(descriptions.filter((d) => d.includes('starts, updates and deletes VM imports'))).toHaveLength(1);
-    expect(descriptions.filter((d) => d.includes('polls VM imports'))).toHaveLength(1);
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    expect(descriptions.filter((d) => d.includes('waits for VM imports'))).toHaveLength(1);
+    expect(Object.keys(functions)).toHaveLength(5);
+    // The Provider's waiter and the long-wait poller.
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
+    template.resourceCountIs('AWS::CloudFormation::WaitCondition', 3);
   });
 
   test('handlers run on Node.js 24 with the bundled SDK', () => {
@@ -260,13 +345,14 @@ describe('provider', () => {
     expect(Object.values(functions).map((f: any) => f.Properties.Runtime)).toEqual(Array(5).fill('nodejs24.x'));
   });
 
-  test('the waiter logs every transition without execution data, with a month\'s retention, and is traced', () => {
+  test.each([['waiter', 'ProviderWaiterLogs'], ['poller', 'PollerLogs']])('the %s logs every transition without execution data, with a month\'s retention, and is traced', (_name, logs) => {
     const stack = newStack();
     image(stack, 'A');
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       LoggingConfiguration: {
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^VmImportImageProviderProviderWaiterLogs'), 'Arn'] } } }],
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^VmImportImageProvider${logs}`), 'Arn'] } } }],
+        // The poller's input holds the wait condition's presigned URL.
         IncludeExecutionData: false,
         Level: 'ALL',
       },
@@ -278,24 +364,34 @@ describe('provider', () => {
     });
   });
 
-  test('the waiter polls at the poll interval for at most an hour', () => {
+  test('the waiter asks every 15 seconds for at most an hour; imports keep their own poll schedules', () => {
     const stack = newStack();
     image(stack, 'A', { pollInterval: Duration.seconds(45) });
-    const sm = Object.values(Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine'))[0] as any;
-    const definition = JSON.stringify(sm.Properties.DefinitionString);
-    expect(definition).toContain('\\"IntervalSeconds\\":45');
-    // 3600 s / 45 s = 80 polls.
-    expect(definition).toContain('\\"MaxAttempts\\":80');
+    const machines = Object.values(Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine')) as any[];
+    const waiter = JSON.stringify(machines.find((m) => JSON.stringify(m).includes('IntervalSeconds\\":15')).Properties.DefinitionString);
+    // 3600 s / 15 s = 240 polls.
+    expect(waiter).toContain('\\"MaxAttempts\\":240');
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { PollIntervalSeconds: '45', MaxPollIntervalSeconds: '120' });
   });
 
-  test('the imports of a stack must share one poll interval', () => {
+  test('the poller waits the seconds each poll asks for, polls with the isComplete function, and fails the wait when polling fails for good', () => {
     const stack = newStack();
     image(stack, 'A');
-    expect(() => image(stack, 'B', { pollInterval: Duration.seconds(10) }))
-      .toThrow(/pollInterval is 10 seconds, but the VM imports of this stack are already polled every 30 seconds \(set by Stack\/A\); .*give them all the same pollInterval/);
+    const template = Template.fromStack(stack);
+    const definition = definitionFromTemplate(template.toJSON(), (id) => id.includes('Poller'));
+    const [isCompleteId] = Object.entries<any>(template.findResources('AWS::Lambda::Function'))
+      .find(([, fn]) => String(fn.Properties.Description).includes('waits for VM imports'))!;
+    expect(definition.StartAt).toBe('WaitForNextPoll');
+    expect(definition.States.WaitForNextPoll).toEqual({ Type: 'Wait', SecondsPath: '$.Next', Next: 'PollImport' });
+    expect(definition.States.PollImport.Resource).toBe(`\${Token[Fn::GetAtt:${isCompleteId}.Arn]}`);
+    expect(definition.States.PollImport.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.Error', Next: 'SignalFailure' }]);
+    expect(definition.States.SignalFailure.Resource).toBe(definition.States.PollImport.Resource);
+    expect(definition.States['Signalled?'].Choices).toEqual([{ Variable: '$.Done', BooleanEquals: true, Next: 'Done' }]);
+    expect(definition.States['Signalled?'].Default).toBe('WaitForNextPoll');
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineType: 'STANDARD', StateMachineName: Match.stringLikeRegexp('^Stack-VmImportImageProvider-') });
   });
 
-  test('changing the poll interval keeps the service token, which CloudFormation cannot change', () => {
+  test('changing the poll schedule keeps the service token, which CloudFormation cannot change', () => {
     const tokenOf = (pollInterval: Duration) => {
       const stack = newStack();
       image(stack, 'A', { pollInterval });
@@ -427,17 +523,31 @@ describe('IAM', () => {
     }
   });
 
-  test('the polling handler reads, and can clean up only a failed replacement it polled', () => {
+  test('the waiting handler polls, starts queued imports, cleans up, and asks CloudFormation only about its own stack', () => {
     const stack = newStack();
     image(stack, 'Web');
     const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderIsCompleteRole');
     expect(actionsOf(stmts)).toEqual([
-      'ec2:CancelImportTask', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DescribeImages', 'ec2:DescribeImportImageTasks',
-      'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage', 'logs:CreateLogStream', 'logs:PutLogEvents',
+      'cloudformation:DescribeStackResource', 'ec2:CancelImportTask', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DescribeImages',
+      'ec2:DescribeImportImageTasks', 'ec2:ImportImage', 'iam:PassRole', 'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage',
+      'imagebuilder:ImportVmImage', 'imagebuilder:ListImageBuildVersions', 'imagebuilder:ListImageRecipes', 'imagebuilder:TagResource', 'imagebuilder:UntagResource',
+      'logs:CreateLogStream', 'logs:PutLogEvents', 'states:StartExecution',
     ]);
-    // It may start nothing, and may delete only images this stack tagged.
+    // It may delete only images this stack tagged, read only its own stack, and start only the stack's poller.
     const deleteImage = stmts.find((st) => [].concat(st.Action).includes('imagebuilder:DeleteImage' as never));
     expect(deleteImage.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } } });
+    expect(stmts.find((st) => st.Action === 'cloudformation:DescribeStackResource').Resource).toEqual({ Ref: 'AWS::StackId' });
+    expect(JSON.stringify(stmts.find((st) => st.Action === 'states:StartExecution').Resource)).toMatch(/:stateMachine:Stack-VmImportImageProvider-[0-9A-F]{8}"/);
+  });
+
+  test('only the onEvent handler stops pollers, and only executions of the stack\'s poller', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    const template = Template.fromStack(stack);
+    const onEvent = statementsOf(template, 'VmImportImageProviderOnEventRole');
+    const stop = onEvent.find((st) => st.Action === 'states:StopExecution');
+    expect(JSON.stringify(stop.Resource)).toMatch(/:execution:Stack-VmImportImageProvider-[0-9A-F]{8}:\*"/);
+    expect(actionsOf(statementsOf(template, 'VmImportImageProviderIsCompleteRole'))).not.toContain('states:StopExecution');
   });
 
   test('no handler role carries a managed policy', () => {
@@ -460,9 +570,11 @@ describe('synth-time validation', () => {
     ['an unknown extension', { disks: [DiskImage.fromUrl('s3://disks/web.qcow2')] }, /disks\[0\]: cannot tell the disk format of the url "s3:\/\/disks\/web.qcow2" from its extension ".qcow2"; pass \{ format: DiskImageFormat.VMDK \}/],
     ['a version that is not x.y.z', { imageVersion: '1.0' }, /imageVersion "1.0" is not a semantic version; use major.minor.patch/],
     ['a name outside the pattern', { imageName: 'web/server' }, /imageName "web\/server" is not a valid Image Builder name/],
-    ['a timeout the provider cannot honour', { timeout: Duration.hours(2) }, /timeout is 2 hours; it must be whole seconds from 1 minute to 55 minutes: .*waitForAvailable: false/],
-    ['a poll interval too short', { pollInterval: Duration.seconds(1) }, /pollInterval is 1 second; it must be whole seconds from 5 seconds to 1 minute/],
-    ['a poll interval over a minute', { pollInterval: Duration.minutes(3) }, /pollInterval is 3 minutes; it must be whole seconds from 5 seconds to 1 minute/],
+    ['a timeout over 12 hours', { timeout: Duration.hours(13) }, /timeout is 13 hours; it must be whole seconds from 1 minute to 12 hours: the deployment can wait 12 hours at most \(an AWS::CloudFormation::WaitCondition's limit\)/],
+    ['a timeout under a minute', { timeout: Duration.seconds(30) }, /timeout is 30 seconds; it must be whole seconds from 1 minute to 12 hours/],
+    ['a poll interval too short', { pollInterval: Duration.seconds(1) }, /pollInterval is 1 second; it must be whole seconds from 5 seconds to 30 minutes/],
+    ['a poll interval over 30 minutes', { pollInterval: Duration.hours(1) }, /pollInterval is 1 hour; it must be whole seconds from 5 seconds to 30 minutes/],
+    ['a poll cap below the first interval', { pollInterval: Duration.minutes(5), maxPollInterval: Duration.minutes(2) }, /maxPollInterval is 2 minutes; it must be whole seconds from 5 minutes to 30 minutes: use whole seconds, no less than pollInterval/],
     ['a poll interval in fractions of a second', { pollInterval: Duration.millis(5500) }, /pollInterval is 5 seconds 500 millis; it must be whole seconds/],
     ['a bad snapshot id', { disks: [DiskImage.fromSnapshot('vol-123')] }, /disks\[0\]: DiskImage.fromSnapshot: snapshotId "vol-123" is not an EBS snapshot id/],
     ['an http URL', { disks: [DiskImage.fromUrl('http://example.com/a.vmdk')] }, /url "http:\/\/example.com\/a.vmdk" must be an s3:\/\/bucket\/key or https:\/\/ URL/],
@@ -483,12 +595,28 @@ describe('synth-time validation', () => {
     Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { Disks: Match.arrayWith([Match.objectLike({ S3Key: 'd20.vmdk' })]) });
   });
 
-  test('rejects more than 50 tags when the app synthesizes', () => {
+  test('rejects more tags than Image Builder leaves beside the library\'s own when the app synthesizes', () => {
     const stack = newStack();
     const tags: Record<string, string> = {};
-    for (let i = 0; i < 50; i++) tags[`k${i}`] = 'v';
+    for (let i = 0; i < 47; i++) tags[`k${i}`] = 'v';
     image(stack, 'Img', { tags });
-    expect(() => Template.fromStack(stack)).toThrow(/the image has 50 tags; Image Builder accepts 50, one of which is cdk-vm-import-export:stack-id: remove 1/);
+    expect(() => Template.fromStack(stack)).toThrow(/the image has 47 tags; Image Builder accepts 50, 4 of which the library sets \(cdk-vm-import-export:\*\): remove 1/);
+  });
+
+  test('accepts 46 tags of the user\'s own', () => {
+    const stack = newStack();
+    const tags: Record<string, string> = {};
+    for (let i = 0; i < 46; i++) tags[`k${i}`] = 'v';
+    image(stack, 'Img', { tags });
+    expect(() => Template.fromStack(stack)).not.toThrow();
+  });
+
+  test('rejects two images of one stack with the same name and version', () => {
+    const stack = newStack();
+    image(stack, 'A', { imageName: 'web', imageVersion: '1.0.0' });
+    image(stack, 'B', { imageName: 'web', imageVersion: '1.0.1' });
+    expect(() => image(stack, 'C', { imageName: 'Web', imageVersion: '1.0.0' }))
+      .toThrow(/imageName "Web" with imageVersion 1.0.0 is already used by Stack\/A in this stack; Image Builder keeps one image per name and version: give this image another imageName or imageVersion/);
   });
 
   test('warns when neither licenseType nor usageOperation is set', () => {

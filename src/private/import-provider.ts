@@ -4,7 +4,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
-import { pollerStateMachine } from './poller';
+import { pollerName, pollerStateMachine } from './poller';
 import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/import-image/clients';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
@@ -50,6 +50,10 @@ export class VmImportProvider extends Construct {
     this.onEventRole = onEvent.role;
     this.isCompleteRole = isComplete.role;
 
+    const stack = Stack.of(this);
+    const pollerArn = stack.formatArn({
+      service: 'states', resource: 'stateMachine', resourceName: pollerName(this), arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     const isCompleteFunction = new IsCompleteFunction(this, 'IsComplete', {
       description: 'cdk-vm-import-export: waits for VM imports and their clean-up, and polls long imports (Custom::VmImportImage)',
       role: isComplete.role,
@@ -57,8 +61,9 @@ export class VmImportProvider extends Construct {
       // A poll is a few calls; a clean-up retries throttled calls (1+2+4+8 s each) and must still answer.
       timeout: Duration.minutes(3),
       memorySize: 256,
+      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
     });
-    this.poller = pollerStateMachine(this, isCompleteFunction);
+    this.poller = pollerStateMachine(this, isCompleteFunction, pollerName(this));
     const onEventFunction = new OnEventFunction(this, 'OnEvent', {
       description: 'cdk-vm-import-export: starts, updates and deletes VM imports (Custom::VmImportImage)',
       role: onEvent.role,
@@ -66,7 +71,7 @@ export class VmImportProvider extends Construct {
       // Leaves room for the bounded retry while a new service role propagates.
       timeout: Duration.minutes(5),
       memorySize: 256,
-      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: this.poller.stateMachineArn },
+      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
     });
 
     const provider = createProvider(this, 'Provider', {
@@ -77,7 +82,6 @@ export class VmImportProvider extends Construct {
     });
     this.serviceToken = provider.serviceToken;
 
-    const stack = Stack.of(this);
     const importTasks = stack.formatArn({ service: 'ec2', resource: 'import-image-task', resourceName: '*' });
     // AMI and snapshot ARNs have no account; their ids are known only once AWS made them.
     const amis = stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' });
@@ -132,10 +136,10 @@ export class VmImportProvider extends Construct {
     grant([this.onEventRole], new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stack.stackId] }));
 
     // The poller: started for each import that waits through a wait condition, stopped when the import is deleted.
-    grant(bothRoles, new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.poller.stateMachineArn] }));
-    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [this.poller.stateMachineArn] }));
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [pollerArn] }));
+    grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [pollerArn] }));
     const executions = stack.formatArn({
-      service: 'states', resource: 'execution', resourceName: `${this.poller.stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      service: 'states', resource: 'execution', resourceName: `${pollerName(this)}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
     grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
     acknowledgeWildcardResource(this.onEventRole, executions, 'execution names are derived from import task ids that EC2 assigns at deploy time');

@@ -1,10 +1,19 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Names } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { acknowledgeStateMachineRole, stateMachineLogGroup } from './handler-provider';
+
+/**
+ * The poller's name, known at synth: the isComplete function (which the state
+ * machine invokes) starts executions of queued imports, and naming the machine by
+ * reference would be a dependency cycle. Unique per stack path, within the 80-character limit.
+ */
+export function pollerName(scope: Construct): string {
+  return Names.uniqueResourceName(scope, { maxLength: 80, separator: '-' });
+}
 
 /** The longest wait condition timeout (CloudFormation: 43200 s), and an hour more for the poller to signal it. */
 const POLLER_TIMEOUT = Duration.hours(13);
@@ -22,7 +31,7 @@ const POLLER_TIMEOUT = Duration.hours(13);
  * Each iteration writes about 5 history events; a 12-hour wait with the
  * default schedule (~300 polls) stays far below the 25,000-event limit.
  */
-export function pollerStateMachine(scope: Construct, poll: lambda.IFunction): sfn.StateMachine {
+export function pollerStateMachine(scope: Construct, poll: lambda.IFunction, stateMachineName: string): sfn.StateMachine {
   const wait = new sfn.Wait(scope, 'WaitForNextPoll', { time: sfn.WaitTime.secondsPath('$.Next') });
   const pollTask = new tasks.LambdaInvoke(scope, 'PollImport', {
     lambdaFunction: poll,
@@ -45,6 +54,7 @@ export function pollerStateMachine(scope: Construct, poll: lambda.IFunction): sf
 
   const stateMachine = new sfn.StateMachine(scope, 'Poller', {
     stateMachineType: sfn.StateMachineType.STANDARD,
+    stateMachineName,
     definitionBody: sfn.DefinitionBody.fromChainable(wait.next(pollTask).next(done)),
     comment: 'cdk-vm-import-export: polls long VM imports and signals their CloudFormation wait conditions',
     timeout: POLLER_TIMEOUT,
