@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -27,8 +27,8 @@ export interface VmImportExportExampleProps extends StackProps {
 
 /**
  * The whole story in one stack: import a VM disk as an Image Builder image, build
- * on it with a recipe whose parent is the imported image, and distribute every
- * image the pipeline builds as an AMI and as a VMDK file in S3.
+ * on it with a recipe whose parent is the imported image (once at deploy time, and
+ * from a pipeline), and distribute every image built as an AMI and as a VMDK file in S3.
  */
 export class VmImportExportExampleStack extends Stack {
   public readonly imported: VmImportImage;
@@ -52,6 +52,8 @@ export class VmImportExportExampleStack extends Stack {
       imageName: 'example-imported-vm',
       imageVersion: '1.0.0',
       osVersion: 'Ubuntu 22',
+      // Large disks take hours: the deployment waits up to six for the image, and the build below waits with it.
+      timeout: Duration.hours(6),
     });
 
     const recipe = new imagebuilder.CfnImageRecipe(this, 'Recipe', {
@@ -110,6 +112,13 @@ export class VmImportExportExampleStack extends Stack {
       description: 'Every image as an AMI and as a VMDK file',
       exports: [{ bucket: this.exportBucket, prefix: 'vm-exports/', format: VmDiskFormat.VMDK }],
       amiDistributions: [{ amiName: 'example-hardened-vm-{{ imagebuilder:buildDate }}' }],
+    });
+
+    // One build at deploy time, on the imported image: it starts only once the import is AVAILABLE.
+    new imagebuilder.CfnImage(this, 'HardenedImage', {
+      imageRecipeArn: recipe.attrArn,
+      infrastructureConfigurationArn: infrastructure.attrArn,
+      distributionConfigurationArn: this.distribution.distributionConfigurationArn,
     });
 
     new imagebuilder.CfnImagePipeline(this, 'Pipeline', {

@@ -59,6 +59,11 @@ export interface ImportPlan {
   /** DescribeImportImageTasks calls (that show the task) until it finishes. Default 3. */
   readonly steps?: number;
   /**
+   * Set: the task runs this long by the fake's clock (`FakeAws.now`), however often it is
+   * described, then finishes as planned: for tests that drive hours of simulated time.
+   */
+  readonly durationMs?: number;
+  /**
    * Set: the task fails with this StatusMessage instead of completing (any text,
    * multi-byte and long messages included: EC2 shows such messages verbatim).
    */
@@ -88,6 +93,8 @@ export interface FakeImportTask {
   statusMessage?: string;
   /** Describes that showed the task while it was active. */
   describeCount: number;
+  /** The fake's clock when ImportImage started the task. */
+  readonly startedAt: number;
   /** Describes that showed the task while it was deleting. */
   deletingDescribes: number;
   imageId?: string;
@@ -298,6 +305,8 @@ export class FakeAws {
 
   /** Applies to import tasks started after it is set. */
   importPlan: ImportPlan = {};
+  /** The fake's clock (epoch ms), read by durationMs plans; a simulated-clock test replaces it. */
+  now: () => number = Date.now;
 
   // ---- knobs (AWS-like defaults; each says where it comes from)
 
@@ -781,6 +790,7 @@ export class FakeAws {
       status: 'active',
       statusMessage: PROGRESS_MESSAGES[0],
       describeCount: 0,
+      startedAt: this.now(),
       deletingDescribes: 0,
       snapshotIds: [],
       cancelled: false,
@@ -804,7 +814,13 @@ export class FakeAws {
     }
     if (task.status !== 'active') return;
     task.describeCount++;
-    if (task.describeCount < task.plan.steps) {
+    if (task.plan.durationMs !== undefined) {
+      const share = (this.now() - task.startedAt) / task.plan.durationMs;
+      if (share < 1) {
+        task.statusMessage = PROGRESS_MESSAGES[Math.min(Math.floor(share * PROGRESS_MESSAGES.length), PROGRESS_MESSAGES.length - 1)];
+        return;
+      }
+    } else if (task.describeCount < task.plan.steps) {
       task.statusMessage = PROGRESS_MESSAGES[Math.min(task.describeCount, PROGRESS_MESSAGES.length - 1)];
       return;
     }
@@ -827,6 +843,12 @@ export class FakeAws {
     this.amis.set(task.imageId, { id: task.imageId, snapshotIds: [...task.snapshotIds], importTaskId: task.id });
   }
 
+  /** Percent done as EC2 reports it while a task runs (an assumption: EC2's own steps are uneven). */
+  private progressOf(task: FakeImportTask): number {
+    if (task.plan.durationMs !== undefined) return Math.min(95, Math.max(1, Math.floor(100 * (this.now() - task.startedAt) / task.plan.durationMs)));
+    return Math.min(95, 10 + task.describeCount * 20);
+  }
+
   private importTaskView(task: FakeImportTask, forDescribe: boolean): Record<string, unknown> {
     const disks: any[] = task.input.DiskContainers ?? [];
     const done = task.status === 'completed';
@@ -834,7 +856,7 @@ export class FakeAws {
       ImportTaskId: task.id,
       Status: task.status,
       ...(task.statusMessage !== undefined ? { StatusMessage: task.statusMessage } : {}),
-      ...(task.status === 'active' ? { Progress: String(Math.min(95, 10 + task.describeCount * 20)) } : {}),
+      ...(task.status === 'active' ? { Progress: String(this.progressOf(task)) } : {}),
       ...(task.input.Platform ? { Platform: task.input.Platform } : {}),
       ...(task.input.Architecture ? { Architecture: task.input.Architecture } : {}),
       ...(task.input.LicenseType ? { LicenseType: task.input.LicenseType } : {}),
