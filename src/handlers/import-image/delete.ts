@@ -148,17 +148,21 @@ async function removeTerminal(
     ? (task.SnapshotDetails ?? []).map((detail) => detail.SnapshotId).filter((id): id is string => !!id)
     : []);
   // An AMI's snapshots can only be found while it is registered.
-  for (const ami of amis) (await retryTransient(() => amiSnapshots(ami, deps), deps.sleep)).forEach((id) => snapshots.add(id));
+  try {
+    for (const ami of amis) (await amiSnapshots(ami, deps)).forEach((id) => snapshots.add(id));
+  } catch (err) {
+    throw withLeftovers(err, [...amis], policy === 'destroy' ? [...snapshots] : []);
+  }
   const kept = policy === 'destroy' ? [] : [...snapshots];
   if (image?.arn) await deleteImageResource(image.arn, [...amis], policy === 'destroy' ? [...snapshots] : [], deps);
   try {
     for (const ami of [...amis]) {
-      await retryTransient(() => deregisterAmi(ami, deps), deps.sleep);
+      await deregisterAmi(ami, deps);
       amis.delete(ami);
     }
     if (policy === 'destroy') {
       for (const snapshot of [...snapshots]) {
-        await retryTransient(() => deleteSnapshot(snapshot, deps), deps.sleep);
+        await deleteSnapshot(snapshot, deps);
         snapshots.delete(snapshot);
       }
     } else if (kept.length > 0) {
@@ -315,7 +319,7 @@ function isImageGone(err: unknown): boolean {
 /** The snapshots behind an AMI, learnt before it is deregistered (they cannot be found afterwards). */
 async function amiSnapshots(imageId: string, deps: ImportImageDeps): Promise<string[]> {
   try {
-    const { Images } = await deps.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+    const { Images } = await retryTransient(() => deps.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), deps.sleep);
     return (Images ?? [])
       .flatMap((image) => image.BlockDeviceMappings ?? [])
       .map((mapping) => mapping.Ebs?.SnapshotId)
@@ -328,7 +332,7 @@ async function amiSnapshots(imageId: string, deps: ImportImageDeps): Promise<str
 
 async function deregisterAmi(imageId: string, deps: ImportImageDeps): Promise<void> {
   try {
-    await deps.ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
+    await retryTransient(() => deps.ec2.send(new DeregisterImageCommand({ ImageId: imageId })), deps.sleep);
     console.log(`deregistered ${imageId}`);
   } catch (err) {
     if (!EC2_GONE.has(errorName(err))) throw awsFailure('EC2 DeregisterImage', err);
@@ -337,7 +341,7 @@ async function deregisterAmi(imageId: string, deps: ImportImageDeps): Promise<vo
 
 async function deleteSnapshot(snapshotId: string, deps: ImportImageDeps): Promise<void> {
   try {
-    await deps.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+    await retryTransient(() => deps.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), deps.sleep);
     console.log(`deleted ${snapshotId}`);
   } catch (err) {
     if (!EC2_GONE.has(errorName(err))) throw awsFailure('EC2 DeleteSnapshot', err);
