@@ -231,7 +231,7 @@ export async function getImageIfExists(imageArn: string, deps: ImportImageDeps):
       return undefined;
     }
     if (isTransient(err)) throw err;
-    throw awsFailure('Image Builder GetImage', err);
+    throw awsFailure('Image Builder GetImage', err, imageArn);
   }
 }
 
