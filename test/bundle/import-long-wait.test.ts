@@ -162,8 +162,13 @@ describe('a 3-hour import through the wait condition and the poller', () => {
 
     // The read step after the wait reports the AMI; recipes and builds use it.
     const available = await availableComplete({
-      RequestType: 'Create', StackId: STACK_ID, RequestId: 'available-1', LogicalResourceId: 'ImportedVmAvailable',
-      ResourceType: 'Custom::VmImportImageAvailable', ServiceToken: 'x', ResponseURL: 'x',
+      RequestType: 'Create',
+      StackId: STACK_ID,
+      RequestId: 'available-1',
+      LogicalResourceId: 'ImportedVmAvailable',
+      ResourceType: 'Custom::VmImportImageAvailable',
+      ServiceToken: 'x',
+      ResponseURL: 'x',
       ResourceProperties: { ServiceToken: 'x', ImageArn: started.Data.ImageArn, ImportTaskId: task.id, WaitCondition: WAIT_ID },
     } as any, deps);
     expect(available).toEqual({ IsComplete: true, Data: { ImageArn: started.Data.ImageArn, ImageId: task.imageId } });

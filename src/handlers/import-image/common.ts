@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
-import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DescribeImportImageTasksCommand, EC2Client, ImportImageTask } from '@aws-sdk/client-ec2';
 import type { Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';

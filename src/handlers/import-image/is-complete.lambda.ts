@@ -6,7 +6,12 @@ export async function handler(event: AnyIsCompleteEvent): Promise<AnyIsCompleteR
   // Only identifying fields: the event carries presigned URLs (ResponseURL, SignalUrl).
   console.log(JSON.stringify('Poller' in event
     ? { Poller: event.Poller.ImportTaskId, Polls: event.Polls }
-    : { RequestType: event.RequestType, RequestId: event.RequestId, LogicalResourceId: event.LogicalResourceId, PhysicalResourceId: event.PhysicalResourceId }));
+    : {
+      RequestType: event.RequestType,
+      RequestId: event.RequestId,
+      LogicalResourceId: event.LogicalResourceId,
+      PhysicalResourceId: event.PhysicalResourceId,
+    }));
   try {
     const response = await isComplete(event, clients());
     if (!('Poller' in response)) console.log(JSON.stringify(response));

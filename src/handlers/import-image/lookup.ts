@@ -37,7 +37,8 @@ const MAX_TASK_PAGES = 10;
 export async function findImports(
   request: RequestIdentity, props: Partial<VmImportImageProperties>, deps: ImportImageDeps, hash?: string,
 ): Promise<FoundImport[]> {
-  const wanted = { [OWNER_TAG_KEY]: request.StackId, [LOGICAL_ID_TAG_KEY]: request.LogicalResourceId, ...(hash ? { [PROPERTIES_HASH_TAG_KEY]: hash } : {}) };
+  const wanted: Record<string, string> = { [OWNER_TAG_KEY]: request.StackId, [LOGICAL_ID_TAG_KEY]: request.LogicalResourceId };
+  if (hash) wanted[PROPERTIES_HASH_TAG_KEY] = hash;
   const matches = (tags: Record<string, string> | undefined) => Object.entries(wanted).every(([key, value]) => tags?.[key] === value);
 
   const found: FoundImport[] = [];

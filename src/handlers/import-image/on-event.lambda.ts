@@ -1,7 +1,7 @@
+import { AvailableEvent, AvailableOnEventResponse } from './available';
 import { clients } from './clients';
 import { ImportImageEvent, OnEventResponse } from './common';
 import { onEvent } from './on-event';
-import { AvailableEvent, AvailableOnEventResponse } from './available';
 import { withLogHint } from '../shared/util';
 
 export async function handler(event: ImportImageEvent | AvailableEvent): Promise<OnEventResponse | AvailableOnEventResponse> {

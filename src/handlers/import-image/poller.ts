@@ -9,13 +9,13 @@
  * invocation has to stay alive for it.
  */
 import { createHash } from 'crypto';
-import { DescribeStackResourceCommand } from '@aws-sdk/client-cloudformation';
 import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import { deadline, describeImportTask, ImportIds, ImportImageDeps, importState, progressLine } from './common';
+import { describeStackResource } from './stack';
 
 /** What onEvent hands the poller; it never changes during an execution. */
 export interface PollerInput {
@@ -70,7 +70,8 @@ export function executionName(importTaskId: string, signalUrl: string): string {
 
 /** The poller's input for an import whose resource asks for a wait condition signal. */
 export function pollerInput(
-  request: { readonly StackId: string; readonly LogicalResourceId: string }, ids: ImportIds, props: Partial<VmImportImageProperties>, startedAt: number,
+  request: { readonly StackId: string; readonly LogicalResourceId: string },
+  ids: ImportIds, props: Partial<VmImportImageProperties>, startedAt: number,
 ): PollerInput {
   return {
     ImageArn: ids.imageArn,
@@ -194,29 +195,15 @@ export async function pollerStep(state: PollerState, deps: ImportImageDeps): Pro
  * (the import resource has just completed) keep it polling, the deadline bounds it.
  */
 async function stillAwaited(input: PollerInput, deps: ImportImageDeps): Promise<boolean> {
-  const cloudformation = deps.cloudformation;
-  if (!cloudformation || !input.WaitConditionLogicalId) return true;
-  const describe = async (logicalId: string) => {
-    try {
-      const { StackResourceDetail } = await cloudformation.send(new DescribeStackResourceCommand({ StackName: input.StackId, LogicalResourceId: logicalId }));
-      return StackResourceDetail;
-    } catch (err) {
-      // "Resource X does not exist for stack Y" and "Stack with id X does not exist" are both ValidationError.
-      if (errorName(err) === 'ValidationError' && /does not exist/i.test(errorMessage(err))) {
-        return /^stack/i.test(errorMessage(err)) ? 'stack-gone' as const : undefined;
-      }
-      console.log(`could not ask CloudFormation about ${logicalId} (${errorName(err)}); polling on`);
-      return 'unknown' as const;
-    }
-  };
-  const wait = await describe(input.WaitConditionLogicalId);
+  if (!input.WaitConditionLogicalId) return true;
+  const wait = await describeStackResource(input.StackId, input.WaitConditionLogicalId, deps);
   if (wait === 'unknown') return true;
   if (wait === 'stack-gone') return false;
-  if (wait) return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
+  if (wait !== 'missing') return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
   // No wait condition yet: still ours while the import resource names this import.
-  const resource = await describe(input.LogicalResourceId);
+  const resource = await describeStackResource(input.StackId, input.LogicalResourceId, deps);
   if (resource === 'unknown') return true;
-  if (resource === 'stack-gone' || !resource) return false;
+  if (resource === 'missing' || resource === 'stack-gone') return false;
   return (resource.PhysicalResourceId ?? '').startsWith(`${input.ImageArn}|`) && !(resource.ResourceStatus ?? '').startsWith('DELETE');
 }
 

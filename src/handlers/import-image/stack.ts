@@ -1,6 +1,6 @@
-import { DescribeStackResourceCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { errorMessage, errorName } from '../shared/util';
+import { DescribeStackResourceCommand, DescribeStacksCommand, StackResourceDetail } from '@aws-sdk/client-cloudformation';
 import { ImportImageDeps } from './common';
+import { errorMessage, errorName } from '../shared/util';
 
 /** How often a wait in isComplete asks CloudFormation whether it still waits for the resource. */
 export const STACK_CHECK_INTERVAL_MS = 60_000;
@@ -13,15 +13,33 @@ export const STACK_CHECK_INTERVAL_MS = 60_000;
  * and missing permissions keep the wait going (its deadline bounds it).
  */
 export async function stillAwaited(stackId: string, logicalId: string, deps: ImportImageDeps): Promise<boolean> {
-  if (!deps.cloudformation) return true;
+  const resource = await describeStackResource(stackId, logicalId, deps);
+  if (resource === 'unknown') return true;
+  if (resource === 'missing' || resource === 'stack-gone') return false;
+  return resource.ResourceStatus === 'CREATE_IN_PROGRESS' || resource.ResourceStatus === 'UPDATE_IN_PROGRESS';
+}
+
+/**
+ * One resource of the stack as CloudFormation describes it: 'missing' when the
+ * stack has no such resource (yet, or any more), 'stack-gone' when the stack is
+ * deleted, 'unknown' when CloudFormation could not be asked (throttling, no
+ * permission, no client): callers keep waiting then.
+ */
+export async function describeStackResource(
+  stackId: string, logicalId: string, deps: ImportImageDeps,
+): Promise<StackResourceDetail | 'missing' | 'stack-gone' | 'unknown'> {
+  if (!deps.cloudformation) return 'unknown';
   try {
-    const { StackResourceDetail } = await deps.cloudformation.send(new DescribeStackResourceCommand({ StackName: stackId, LogicalResourceId: logicalId }));
-    const status = StackResourceDetail?.ResourceStatus ?? '';
-    return status === 'CREATE_IN_PROGRESS' || status === 'UPDATE_IN_PROGRESS';
+    const command = new DescribeStackResourceCommand({ StackName: stackId, LogicalResourceId: logicalId });
+    const { StackResourceDetail: detail } = await deps.cloudformation.send(command);
+    return detail ?? 'missing';
   } catch (err) {
-    if (errorName(err) === 'ValidationError' && /does not exist/i.test(errorMessage(err))) return false;
+    // "Resource X does not exist for stack Y" and "Stack with id X does not exist" are both ValidationError.
+    if (errorName(err) === 'ValidationError' && /does not exist/i.test(errorMessage(err))) {
+      return /^stack/i.test(errorMessage(err)) ? 'stack-gone' : 'missing';
+    }
     console.log(`could not ask CloudFormation about ${logicalId} (${errorName(err)}); waiting on`);
-    return true;
+    return 'unknown';
   }
 }
 

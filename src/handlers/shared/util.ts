@@ -147,7 +147,9 @@ export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve,
  * of `delaysMs`: clean-up on a failure path must not give up at the first 429.
  * The last error is thrown as it came.
  */
-export async function retryTransient<T>(call: () => Promise<T>, sleepFor: Sleep, delaysMs: readonly number[] = TRANSIENT_RETRY_DELAYS_MS): Promise<T> {
+export async function retryTransient<T>(
+  call: () => Promise<T>, sleepFor: Sleep, delaysMs: readonly number[] = TRANSIENT_RETRY_DELAYS_MS,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
