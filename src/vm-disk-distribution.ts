@@ -10,7 +10,8 @@ import {
   FastLaunchConfiguration, FastLaunchConfigurationOptions, MAX_FAST_LAUNCH_CONFIGURATIONS, validateFastLaunchConfiguration,
 } from './distribution/fast-launch-configuration';
 import {
-  LaunchTemplateConfiguration, LaunchTemplateConfigurationOptions, MAX_LAUNCH_TEMPLATES, validateLaunchTemplateConfiguration,
+  LaunchTemplateConfiguration, LaunchTemplateConfigurationOptions, launchTemplateArns, MAX_LAUNCH_TEMPLATES,
+  validateLaunchTemplateConfiguration,
 } from './distribution/launch-template-configuration';
 import {
   LicenseConfigurationDistribution, MAX_LICENSE_CONFIGURATIONS, validateLicenseConfigurationArns,
@@ -398,6 +399,7 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
     const region = this.resolveRegion(regionProp);
     const count = (this.entries.get(region)?.launchTemplates.length ?? 0) + configs.length;
     validateRegionCount(where, region, count, MAX_LAUNCH_TEMPLATES, 'launch template configurations');
+    this.provider.grantLaunchTemplates(launchTemplateArns(this, region, configs));
     this.entry(region).launchTemplates.push(...configs);
   }
 

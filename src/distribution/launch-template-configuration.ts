@@ -1,4 +1,5 @@
-import { Token } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
 import { validateAccountId } from '../private/distribution-helpers';
 
 /** The most launch template configurations a Region takes (LaunchTemplateConfigurationList, imagebuilder 2019-12-02). */
@@ -59,4 +60,24 @@ export function renderLaunchTemplateConfiguration(config: LaunchTemplateConfigur
     accountId: config.accountId,
     setDefaultVersion: config.setDefaultVersion,
   };
+}
+
+/**
+ * ARNs of the launch templates of this account that the configurations of one
+ * Region name: the ones the handler's role needs permissions on. A launch template
+ * of another account is authorized there, not by this account's policies: left out.
+ * While this stack's account is unknown at synth, a given account id may be this
+ * one, so it is kept.
+ */
+export function launchTemplateArns(scope: Construct, region: string, configs: readonly LaunchTemplateConfigurationOptions[]): string[] {
+  const stack = Stack.of(scope);
+  const otherAccount = (account: string | undefined) => account !== undefined
+    && !Token.isUnresolved(account) && !Token.isUnresolved(stack.account) && account !== stack.account;
+  return configs.filter((config) => !otherAccount(config.accountId)).map((config) => stack.formatArn({
+    service: 'ec2',
+    region,
+    account: config.accountId ?? stack.account,
+    resource: 'launch-template',
+    resourceName: config.launchTemplateId,
+  }));
 }
