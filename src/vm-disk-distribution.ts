@@ -1,14 +1,28 @@
 import {
-  Annotations, ArnFormat, CfnResource, CustomResource, Duration, IResource, ITaggable, Lazy, Names,
+  ArnFormat, CfnResource, CustomResource, Duration, IResource, ITaggable, Lazy, Names,
   RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
-import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { AmiDistribution, AmiDistributionOptions, validateAmiDistribution } from './distribution/ami-distribution';
+import { ContainerDistribution, ContainerDistributionOptions, validateContainerDistribution } from './distribution/container-distribution';
+import {
+  FastLaunchConfiguration, FastLaunchConfigurationOptions, MAX_FAST_LAUNCH_CONFIGURATIONS, validateFastLaunchConfiguration,
+} from './distribution/fast-launch-configuration';
+import {
+  LaunchTemplateConfiguration, LaunchTemplateConfigurationOptions, launchTemplateArns, MAX_LAUNCH_TEMPLATES,
+  validateLaunchTemplateConfiguration,
+} from './distribution/launch-template-configuration';
+import {
+  LicenseConfigurationDistribution, MAX_LICENSE_CONFIGURATIONS, validateLicenseConfigurationArns,
+} from './distribution/license-configuration';
+import { emptyRegionEntry, RegionDistribution, RegionEntry, renderRegionEntry } from './distribution/region-distribution';
+import {
+  SsmParameterConfiguration, SsmParameterConfigurationOptions, validateSsmParameterConfiguration,
+} from './distribution/ssm-parameter-configuration';
+import { validateVmDiskExport, VmDiskExport, VmDiskExportOptions, warnEncryptedExport } from './distribution/vm-disk-export';
 import { VM_DISK_DISTRIBUTION_RESOURCE_TYPE, VmDiskDistributionProperties } from './handlers/types';
+import { describeRegion, MAX_DESCRIPTION, validateEach, validateRegionCount } from './private/distribution-helpers';
 import { VmDiskDistributionProvider } from './private/distribution-provider';
 import { grantWriteExport } from './private/grants';
 import { OWNER_TAG_KEY } from './private/handler-provider';
@@ -17,453 +31,6 @@ import { VmImportExportServiceRole } from './service-role';
 
 /** The most tags an Image Builder resource accepts (one is the stack's ownership tag). */
 const MAX_TAGS = 50;
-const MAX_DESCRIPTION = 1024;
-const MAX_LAUNCH_TEMPLATES = 100;
-const MAX_LICENSE_CONFIGURATIONS = 50;
-const MAX_FAST_LAUNCH_CONFIGURATIONS = 1000;
-/** EC2 EnableFastLaunch launches at least 6 instances in parallel. */
-const MIN_PARALLEL_LAUNCHES = 6;
-const MAX_TARGET_SNAPSHOTS = 10000;
-
-// Patterns of the Image Builder API model (imagebuilder 2019-12-02).
-const ACCOUNT_ID = /^[0-9]{12}$/;
-const AMI_NAME = /^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}.]+[-_A-Za-z0-9}]$/;
-const LAUNCH_TEMPLATE_ID = /^lt-[a-z0-9-_]{17}$/;
-const LICENSE_CONFIGURATION_ARN = /^arn:aws[^:]*:license-manager:[^:]+:[0-9]{12}:license-configuration:lic-[a-z0-9-_]{32}$/;
-const SSM_PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]{1,1011}$/;
-
-/**
- * The file format VM Export writes an image's disk in.
- *
- * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_S3ExportConfiguration.html
- */
-export enum VmDiskFormat {
-  /** Stream-optimized VMDK, for VMware ESX and vSphere. */
-  VMDK = 'VMDK',
-  /** A raw disk image. */
-  RAW = 'RAW',
-  /** VHD, for Citrix Xen and Microsoft Hyper-V. */
-  VHD = 'VHD',
-}
-
-/**
- * Where and how to export the image of one Region as a VM disk.
- */
-export interface VmDiskExportOptions {
-  /**
-   * The bucket VM Export writes the disk file to. It must be in the Region of the
-   * export and must not use SSE-KMS encryption.
-   *
-   * @see https://docs.aws.amazon.com/vm-import/latest/userguide/vmexport.html#limits-image-export
-   */
-  readonly bucket: s3.IBucket;
-
-  /**
-   * The file format of the disk.
-   */
-  readonly format: VmDiskFormat;
-
-  /**
-   * The key prefix of the disk file; the file is named `<prefix>export-ami-<id>.<format>`,
-   * so end the prefix with "/" to use it as a folder.
-   *
-   * @default - the root of the bucket
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_S3ExportConfiguration.html
-   */
-  readonly prefix?: string;
-}
-
-/**
- * An export of the image as a VM disk to an S3 bucket, in one Region.
- */
-export interface VmDiskExport extends VmDiskExportOptions {
-  /**
-   * The Region whose image is exported; the bucket must be in it.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * Who may launch the distributed AMI.
- *
- * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_LaunchPermissionConfiguration.html
- */
-export interface AmiLaunchPermission {
-  /**
-   * Ids of the AWS accounts that may launch the AMI.
-   *
-   * @default - none
-   */
-  readonly userIds?: string[];
-
-  /**
-   * Groups that may launch the AMI; `all` makes it public.
-   *
-   * @default - none
-   */
-  readonly userGroups?: string[];
-
-  /**
-   * ARNs of the AWS Organizations whose accounts may launch the AMI.
-   *
-   * @default - none
-   */
-  readonly organizationArns?: string[];
-
-  /**
-   * ARNs of the organizational units whose accounts may launch the AMI.
-   *
-   * @default - none
-   */
-  readonly organizationalUnitArns?: string[];
-}
-
-/**
- * Settings of the AMI distributed to one Region.
- */
-export interface AmiDistributionOptions {
-  /**
-   * The name of the distributed AMI. AMI names must be unique: include
-   * `{{ imagebuilder:buildDate }}` so that every build gets its own.
-   *
-   * @default - Image Builder derives it from the recipe
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_AmiDistributionConfiguration.html
-   */
-  readonly amiName?: string;
-
-  /**
-   * A description of the AMI.
-   *
-   * @default - none
-   */
-  readonly description?: string;
-
-  /**
-   * Tags of the distributed AMI.
-   *
-   * @default - none
-   */
-  readonly amiTags?: { [key: string]: string };
-
-  /**
-   * Encrypts the AMI's snapshots with this key, which must be in the Region of
-   * the distribution. VM Export cannot export AMIs with encrypted snapshots.
-   *
-   * @default - the account's default EBS encryption
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-distribution-settings.html
-   */
-  readonly encryptionKey?: kms.IKey;
-
-  /**
-   * Ids of the AWS accounts the AMI is copied to.
-   *
-   * @default - only this account
-   */
-  readonly targetAccountIds?: string[];
-
-  /**
-   * Who may launch the AMI.
-   *
-   * @default - only the owning account
-   */
-  readonly launchPermission?: AmiLaunchPermission;
-}
-
-/**
- * The AMI distributed to one Region.
- */
-export interface AmiDistribution extends AmiDistributionOptions {
-  /**
-   * The Region the AMI is distributed to.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * Where a container image built by a container recipe is distributed to, in one Region.
- */
-export interface ContainerDistributionOptions {
-  /**
-   * The ECR repository the container image is pushed to.
-   *
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ContainerDistributionConfiguration.html
-   */
-  readonly repository: ecr.IRepository;
-
-  /**
-   * A description of the container distribution.
-   *
-   * @default - none
-   */
-  readonly description?: string;
-
-  /**
-   * Tags given to the pushed container image.
-   *
-   * @default - none
-   */
-  readonly containerTags?: string[];
-}
-
-/**
- * A container distribution in one Region.
- */
-export interface ContainerDistribution extends ContainerDistributionOptions {
-  /**
-   * The Region the container image is distributed to.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * An EC2 launch template that gets a new version with the distributed AMI.
- */
-export interface LaunchTemplateConfigurationOptions {
-  /**
-   * The id of the launch template, `lt-` and 17 characters.
-   *
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_LaunchTemplateConfiguration.html
-   */
-  readonly launchTemplateId: string;
-
-  /**
-   * The account that owns the launch template.
-   *
-   * @default - this account
-   */
-  readonly accountId?: string;
-
-  /**
-   * Whether the new version becomes the launch template's default version.
-   *
-   * @default false
-   */
-  readonly setDefaultVersion?: boolean;
-}
-
-/**
- * A launch template updated with the AMI distributed to one Region.
- */
-export interface LaunchTemplateConfiguration extends LaunchTemplateConfigurationOptions {
-  /**
-   * The Region of the launch template.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * License Manager license configurations associated with the AMI of one Region.
- */
-export interface LicenseConfigurationDistribution {
-  /**
-   * ARNs of the license configurations.
-   *
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_Distribution.html
-   */
-  readonly licenseConfigurationArns: string[];
-
-  /**
-   * The Region of the AMI.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * An SSM parameter that receives the id of the distributed AMI.
- */
-export interface SsmParameterConfigurationOptions {
-  /**
-   * The name of the parameter; the distribution creates it if it does not exist.
-   *
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_SsmParameterConfiguration.html
-   */
-  readonly parameterName: string;
-
-  /**
-   * The account that owns the parameter. It must be one of the AMI distribution's
-   * `targetAccountIds` for the Region.
-   *
-   * @default - this account
-   */
-  readonly amiAccountId?: string;
-
-  /**
-   * The data type of the parameter.
-   *
-   * @default - Image Builder's default (text)
-   */
-  readonly dataType?: ssm.ParameterDataType;
-}
-
-/**
- * An SSM parameter in one Region that receives the id of the AMI distributed there.
- */
-export interface SsmParameterConfiguration extends SsmParameterConfigurationOptions {
-  /**
-   * The Region of the parameter.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * The launch template Windows faster launching uses to pre-provision snapshots.
- * Give exactly one of `launchTemplateId` and `launchTemplateName`.
- *
- * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_FastLaunchLaunchTemplateSpecification.html
- */
-export interface FastLaunchLaunchTemplate {
-  /**
-   * The id of the launch template.
-   *
-   * @default - `launchTemplateName` is used
-   */
-  readonly launchTemplateId?: string;
-
-  /**
-   * The name of the launch template.
-   *
-   * @default - `launchTemplateId` is used
-   */
-  readonly launchTemplateName?: string;
-
-  /**
-   * The version of the launch template.
-   *
-   * @default - the default version
-   */
-  readonly launchTemplateVersion?: string;
-}
-
-/**
- * Windows faster launching for the distributed AMI.
- */
-export interface FastLaunchConfigurationOptions {
-  /**
-   * Whether faster launching is on; false turns it off.
-   *
-   * @default true
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_FastLaunchConfiguration.html
-   */
-  readonly enabled?: boolean;
-
-  /**
-   * The most instances launched at once to create pre-provisioned snapshots; at least 6.
-   *
-   * @default - EC2's default (6)
-   * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableFastLaunch.html
-   */
-  readonly maxParallelLaunches?: number;
-
-  /**
-   * How many pre-provisioned snapshots to keep (snapshotConfiguration.targetResourceCount), 1 to 10000.
-   *
-   * @default - EC2's default (10)
-   * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_FastLaunchSnapshotConfiguration.html
-   */
-  readonly targetSnapshotCount?: number;
-
-  /**
-   * The launch template used to launch the pre-provisioning instances.
-   *
-   * @default - EC2 launches them with its defaults
-   */
-  readonly launchTemplate?: FastLaunchLaunchTemplate;
-
-  /**
-   * The account that owns the AMI faster launching applies to.
-   *
-   * @default - this account
-   */
-  readonly accountId?: string;
-}
-
-/**
- * Windows faster launching for the AMI distributed to one Region.
- */
-export interface FastLaunchConfiguration extends FastLaunchConfigurationOptions {
-  /**
-   * The Region of the AMI.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-}
-
-/**
- * Any part of the distribution to one Region, in the shape of the Image Builder
- * API's `Distribution`. Parts already set for the Region by other calls are merged.
- *
- * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_Distribution.html
- */
-export interface RegionDistribution {
-  /**
-   * The Region.
-   *
-   * @default - the stack's Region
-   */
-  readonly region?: string;
-
-  /**
-   * The export of the image as a VM disk to S3.
-   *
-   * @default - no export
-   */
-  readonly s3Export?: VmDiskExportOptions;
-
-  /**
-   * The AMI distributed to the Region.
-   *
-   * @default - no AMI settings
-   */
-  readonly amiDistribution?: AmiDistributionOptions;
-
-  /**
-   * The container image distributed to the Region.
-   *
-   * @default - no container distribution
-   */
-  readonly containerDistribution?: ContainerDistributionOptions;
-
-  /**
-   * Launch templates updated with the AMI.
-   *
-   * @default - none
-   */
-  readonly launchTemplateConfigurations?: LaunchTemplateConfigurationOptions[];
-
-  /**
-   * ARNs of License Manager license configurations associated with the AMI.
-   *
-   * @default - none
-   */
-  readonly licenseConfigurationArns?: string[];
-
-  /**
-   * SSM parameters that receive the AMI id.
-   *
-   * @default - none
-   */
-  readonly ssmParameterConfigurations?: SsmParameterConfigurationOptions[];
-
-  /**
-   * Windows faster launching for the AMI.
-   *
-   * @default - none
-   */
-  readonly fastLaunchConfigurations?: FastLaunchConfigurationOptions[];
-}
 
 /**
  * An EC2 Image Builder distribution configuration.
@@ -610,18 +177,6 @@ abstract class VmDiskDistributionBase extends Resource implements IVmDiskDistrib
   public grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grant(grantee, 'imagebuilder:GetDistributionConfiguration');
   }
-}
-
-/** Everything one Region's `Distribution` entry collects. */
-interface RegionEntry {
-  readonly region: string;
-  s3Export?: VmDiskExportOptions;
-  ami?: AmiDistributionOptions;
-  container?: ContainerDistributionOptions;
-  readonly launchTemplates: LaunchTemplateConfigurationOptions[];
-  readonly licenseConfigurationArns: string[];
-  readonly ssmParameters: SsmParameterConfigurationOptions[];
-  readonly fastLaunches: FastLaunchConfigurationOptions[];
 }
 
 /**
@@ -815,112 +370,60 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   private applyCfnRemovalPolicy(): void {
     (this.resource.node.defaultChild as CfnResource).applyRemovalPolicy(this.removalPolicy);
   }
-
   private addExportAt(where: string, regionProp: string | undefined, exp: VmDiskExportOptions): void {
     const region = this.resolveRegion(regionProp);
     const existing = this.entries.get(region);
-    if (existing?.s3Export) {
-      throw new Error(`${where}: ${describeRegion(region)} already has an export (to bucket ${describeBucket(existing.s3Export.bucket)}); Image Builder exports once per Region: remove one, or give it another region`);
-    }
-    const bucketRegion = knownRegionOf(exp.bucket);
-    if (bucketRegion !== undefined && !Token.isUnresolved(region) && bucketRegion !== region) {
-      throw new Error(`${where}: bucket ${describeBucket(exp.bucket)} is in ${bucketRegion} but the export is from ${region}; VM Export writes only to a bucket in the Region of the export: use a bucket in ${region}, or set region: '${bucketRegion}'`);
-    }
-    const prefix = exp.prefix ?? '';
-    if (!Token.isUnresolved(prefix) && prefix.startsWith('/')) {
-      throw new Error(`${where}: prefix "${prefix}" starts with "/"; S3 keys do not: use "${prefix.replace(/^\/+/, '')}"`);
-    }
-    if (usesSseKms(exp.bucket)) {
-      Annotations.of(this).addWarningV2('cdk-vm-import-export:exportBucketKms',
-        `${where}: bucket ${describeBucket(exp.bucket)} is encrypted with a KMS key; VM Export cannot write to SSE-KMS buckets: use SSE-S3 (BucketEncryption.S3_MANAGED)`);
-    }
+    const checked = validateVmDiskExport(this, where, region, exp, existing?.s3Export);
     if (existing?.ami?.encryptionKey) warnEncryptedExport(this, where, region);
-
-    grantWriteExport(this.exportRoleForGrants(), exp.bucket, prefix);
-    this.entry(region).s3Export = { ...exp, prefix };
+    grantWriteExport(this.exportRoleForGrants(), exp.bucket, checked.prefix);
+    this.entry(region).s3Export = checked;
   }
 
   private addAmiAt(where: string, regionProp: string | undefined, ami: AmiDistributionOptions): void {
     const region = this.resolveRegion(regionProp);
     const existing = this.entries.get(region);
-    if (existing?.ami) {
-      throw new Error(`${where}: ${describeRegion(region)} already has an AMI distribution; Image Builder takes one per Region: merge the two`);
-    }
-    if (ami.amiName !== undefined && !Token.isUnresolved(ami.amiName) && (ami.amiName.length > 127 || !AMI_NAME.test(ami.amiName))) {
-      throw new Error(`${where}: amiName "${ami.amiName}" is not a valid AMI name: use 3 to 127 letters, digits, spaces and "-_:.{}" (pattern ${AMI_NAME.source}), e.g. "web-{{ imagebuilder:buildDate }}"`);
-    }
-    validateDescription(`${where}.description`, ami.description);
-    (ami.targetAccountIds ?? []).forEach((a, i) => validateAccountId(`${where}.targetAccountIds[${i}]`, a));
-    (ami.launchPermission?.userIds ?? []).forEach((a, i) => validateAccountId(`${where}.launchPermission.userIds[${i}]`, a));
-    const keyRegion = ami.encryptionKey?.env.region;
-    if (keyRegion !== undefined && !Token.isUnresolved(keyRegion) && !Token.isUnresolved(region) && keyRegion !== region) {
-      throw new Error(`${where}: encryptionKey ${ami.encryptionKey!.node.path} is in ${keyRegion} but the AMI is distributed to ${region}; EBS encrypts only with a key of the same Region: use a key (or multi-Region replica) in ${region}`);
-    }
+    validateAmiDistribution(where, region, ami, existing?.ami);
     if (ami.encryptionKey && existing?.s3Export) warnEncryptedExport(this, where, region);
     this.entry(region).ami = ami;
   }
 
   private addContainerAt(where: string, regionProp: string | undefined, container: ContainerDistributionOptions): void {
     const region = this.resolveRegion(regionProp);
-    if (this.entries.get(region)?.container) {
-      throw new Error(`${where}: ${describeRegion(region)} already has a container distribution; Image Builder takes one per Region: remove one`);
-    }
-    validateDescription(`${where}.description`, container.description);
+    validateContainerDistribution(where, region, container, this.entries.get(region)?.container);
     this.entry(region).container = container;
   }
 
   private addLaunchTemplatesAt(where: string, regionProp: string | undefined, configs: LaunchTemplateConfigurationOptions[]): void {
     if (configs.length === 0) return;
-    configs.forEach((config, i) => {
-      const at = configs.length > 1 ? `${where}[${i}]` : where;
-      if (!Token.isUnresolved(config.launchTemplateId) && !LAUNCH_TEMPLATE_ID.test(config.launchTemplateId)) {
-        throw new Error(`${at}: launchTemplateId "${config.launchTemplateId}" is not a launch template id; use the id ("lt-" and 17 characters), e.g. launchTemplate.launchTemplateId`);
-      }
-      if (config.accountId !== undefined) validateAccountId(`${at}.accountId`, config.accountId);
-    });
+    validateEach(where, configs, validateLaunchTemplateConfiguration);
     const region = this.resolveRegion(regionProp);
     const count = (this.entries.get(region)?.launchTemplates.length ?? 0) + configs.length;
-    if (count > MAX_LAUNCH_TEMPLATES) {
-      throw new Error(`${where}: ${describeRegion(region)} would have ${count} launch template configurations; Image Builder accepts at most ${MAX_LAUNCH_TEMPLATES} per Region`);
-    }
+    validateRegionCount(where, region, count, MAX_LAUNCH_TEMPLATES, 'launch template configurations');
+    this.provider.grantLaunchTemplates(launchTemplateArns(this, region, configs));
     this.entry(region).launchTemplates.push(...configs);
   }
 
   private addLicensesAt(where: string, regionProp: string | undefined, arns: string[]): void {
     if (arns.length === 0) return;
-    arns.forEach((arn, i) => {
-      if (!Token.isUnresolved(arn) && !LICENSE_CONFIGURATION_ARN.test(arn)) {
-        throw new Error(`${where}: "${arn}" (item ${i}) is not a License Manager license configuration ARN (arn:aws:license-manager:REGION:ACCOUNT:license-configuration:lic-...)`);
-      }
-    });
+    validateLicenseConfigurationArns(where, arns);
     const region = this.resolveRegion(regionProp);
     const count = (this.entries.get(region)?.licenseConfigurationArns.length ?? 0) + arns.length;
-    if (count > MAX_LICENSE_CONFIGURATIONS) {
-      throw new Error(`${where}: ${describeRegion(region)} would have ${count} license configurations; Image Builder accepts at most ${MAX_LICENSE_CONFIGURATIONS} per Region`);
-    }
+    validateRegionCount(where, region, count, MAX_LICENSE_CONFIGURATIONS, 'license configurations');
     this.entry(region).licenseConfigurationArns.push(...arns);
   }
 
   private addSsmParametersAt(where: string, regionProp: string | undefined, configs: SsmParameterConfigurationOptions[]): void {
     if (configs.length === 0) return;
-    configs.forEach((config, i) => {
-      const at = configs.length > 1 ? `${where}[${i}]` : where;
-      if (!Token.isUnresolved(config.parameterName) && !SSM_PARAMETER_NAME.test(config.parameterName)) {
-        throw new Error(`${at}: parameterName "${config.parameterName}" is not a valid SSM parameter name: use 1 to 1011 letters, digits and "_.-/", e.g. "/images/web/latest"`);
-      }
-      if (config.amiAccountId !== undefined) validateAccountId(`${at}.amiAccountId`, config.amiAccountId);
-    });
+    validateEach(where, configs, validateSsmParameterConfiguration);
     this.entry(this.resolveRegion(regionProp)).ssmParameters.push(...configs);
   }
 
   private addFastLaunchesAt(where: string, regionProp: string | undefined, configs: FastLaunchConfigurationOptions[]): void {
     if (configs.length === 0) return;
-    configs.forEach((config, i) => validateFastLaunch(configs.length > 1 ? `${where}[${i}]` : where, config));
+    validateEach(where, configs, validateFastLaunchConfiguration);
     const region = this.resolveRegion(regionProp);
     const count = (this.entries.get(region)?.fastLaunches.length ?? 0) + configs.length;
-    if (count > MAX_FAST_LAUNCH_CONFIGURATIONS) {
-      throw new Error(`${where}: ${describeRegion(region)} would have ${count} fast launch configurations; Image Builder accepts at most ${MAX_FAST_LAUNCH_CONFIGURATIONS} per Region`);
-    }
+    validateRegionCount(where, region, count, MAX_FAST_LAUNCH_CONFIGURATIONS, 'fast launch configurations');
     this.entry(region).fastLaunches.push(...configs);
   }
 
@@ -931,7 +434,7 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   private entry(region: string): RegionEntry {
     let entry = this.entries.get(region);
     if (!entry) {
-      entry = { region, launchTemplates: [], licenseConfigurationArns: [], ssmParameters: [], fastLaunches: [] };
+      entry = emptyRegionEntry(region);
       this.entries.set(region, entry);
     }
     return entry;
@@ -956,34 +459,7 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   }
 
   private renderDistributions(): Array<Record<string, unknown>> {
-    return [...this.entries.values()].map((entry) => ({
-      region: entry.region,
-      s3ExportConfiguration: entry.s3Export && {
-        roleName: this.exportRole!.roleName,
-        diskImageFormat: entry.s3Export.format,
-        s3Bucket: entry.s3Export.bucket.bucketName,
-        // The API rejects an empty prefix (min length 1).
-        s3Prefix: entry.s3Export.prefix || undefined,
-      },
-      amiDistributionConfiguration: entry.ami && renderAmi(entry.ami),
-      containerDistributionConfiguration: entry.container && {
-        description: entry.container.description,
-        containerTags: entry.container.containerTags,
-        targetRepository: { service: 'ECR', repositoryName: entry.container.repository.repositoryName },
-      },
-      launchTemplateConfigurations: nonEmpty(entry.launchTemplates.map((lt) => ({
-        launchTemplateId: lt.launchTemplateId,
-        accountId: lt.accountId,
-        setDefaultVersion: lt.setDefaultVersion,
-      }))),
-      licenseConfigurationArns: nonEmpty(entry.licenseConfigurationArns),
-      ssmParameterConfigurations: nonEmpty(entry.ssmParameters.map((p) => ({
-        parameterName: p.parameterName,
-        amiAccountId: p.amiAccountId,
-        dataType: p.dataType,
-      }))),
-      fastLaunchConfigurations: nonEmpty(entry.fastLaunches.map(renderFastLaunch)),
-    }));
+    return [...this.entries.values()].map((entry) => renderRegionEntry(entry, this.exportRole?.roleName));
   }
 
   private configurationArnPattern(): string {
@@ -996,127 +472,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   }
 }
 
-function renderAmi(ami: AmiDistributionOptions): Record<string, unknown> {
-  const permission = ami.launchPermission;
-  return {
-    name: ami.amiName,
-    description: ami.description,
-    targetAccountIds: nonEmpty(ami.targetAccountIds ?? []),
-    amiTags: ami.amiTags && Object.keys(ami.amiTags).length > 0 ? ami.amiTags : undefined,
-    kmsKeyId: ami.encryptionKey?.keyArn,
-    launchPermission: permission && {
-      userIds: nonEmpty(permission.userIds ?? []),
-      userGroups: nonEmpty(permission.userGroups ?? []),
-      organizationArns: nonEmpty(permission.organizationArns ?? []),
-      organizationalUnitArns: nonEmpty(permission.organizationalUnitArns ?? []),
-    },
-  };
-}
-
-function renderFastLaunch(config: FastLaunchConfigurationOptions): Record<string, unknown> {
-  const template = config.launchTemplate;
-  return {
-    enabled: config.enabled ?? true,
-    maxParallelLaunches: config.maxParallelLaunches,
-    snapshotConfiguration: config.targetSnapshotCount === undefined ? undefined : { targetResourceCount: config.targetSnapshotCount },
-    launchTemplate: template && {
-      launchTemplateId: template.launchTemplateId,
-      launchTemplateName: template.launchTemplateName,
-      launchTemplateVersion: template.launchTemplateVersion,
-    },
-    accountId: config.accountId,
-  };
-}
-
-function nonEmpty<T>(items: T[]): T[] | undefined {
-  return items.length > 0 ? items : undefined;
-}
-
-function warnEncryptedExport(scope: Construct, where: string, region: string): void {
-  Annotations.of(scope).addWarningV2('cdk-vm-import-export:encryptedExport',
-    `${where}: the AMI distributed to ${describeRegion(region)} is encrypted with a KMS key and is also exported; VM Export cannot export AMIs with encrypted snapshots: drop encryptionKey for that Region, or export from another one`);
-}
-
-function validateFastLaunch(where: string, config: FastLaunchConfigurationOptions): void {
-  const parallel = config.maxParallelLaunches;
-  if (parallel !== undefined && !Token.isUnresolved(parallel) && (!Number.isInteger(parallel) || parallel < MIN_PARALLEL_LAUNCHES)) {
-    throw new Error(`${where}: maxParallelLaunches is ${parallel}; EC2 faster launching needs a whole number of at least ${MIN_PARALLEL_LAUNCHES}`);
-  }
-  const snapshots = config.targetSnapshotCount;
-  if (snapshots !== undefined && !Token.isUnresolved(snapshots)
-    && (!Number.isInteger(snapshots) || snapshots < 1 || snapshots > MAX_TARGET_SNAPSHOTS)) {
-    throw new Error(`${where}: targetSnapshotCount is ${snapshots}; use a whole number from 1 to ${MAX_TARGET_SNAPSHOTS}`);
-  }
-  const template = config.launchTemplate;
-  if (template && (template.launchTemplateId === undefined) === (template.launchTemplateName === undefined)) {
-    throw new Error(`${where}: launchTemplate must give exactly one of launchTemplateId and launchTemplateName (got ${template.launchTemplateId === undefined ? 'neither' : 'both'})`);
-  }
-  const templateId = template?.launchTemplateId;
-  if (templateId !== undefined && !Token.isUnresolved(templateId) && !LAUNCH_TEMPLATE_ID.test(templateId)) {
-    throw new Error(`${where}: launchTemplate.launchTemplateId "${templateId}" is not a launch template id ("lt-" and 17 characters)`);
-  }
-  if (config.accountId !== undefined) validateAccountId(`${where}.accountId`, config.accountId);
-}
-
-function validateAccountId(where: string, value: string): void {
-  if (Token.isUnresolved(value) || ACCOUNT_ID.test(value)) return;
-  throw new Error(`${where} "${value}" is not an AWS account id; use the 12 digits, e.g. "123456789012"`);
-}
-
-function validateDescription(where: string, value: string | undefined): void {
-  if (value === undefined || Token.isUnresolved(value)) return;
-  if (value.length === 0 || value.length > MAX_DESCRIPTION) {
-    throw new Error(`${where} is ${value.length} characters long; Image Builder accepts 1 to ${MAX_DESCRIPTION}: shorten it, or leave it out`);
-  }
-}
-
 function validateRemovalPolicy(policy: RemovalPolicy): void {
   if (policy !== RemovalPolicy.DESTROY && policy !== RemovalPolicy.RETAIN) {
     throw new Error(`removalPolicy ${policy} is not supported by a distribution configuration; use RemovalPolicy.DESTROY or RemovalPolicy.RETAIN`);
   }
-}
-
-function describeRegion(region: string): string {
-  return Token.isUnresolved(region) ? "the stack's Region" : `Region ${region}`;
-}
-
-/**
- * The bucket's Region when it is really known, else undefined. A bucket imported
- * without a region (fromBucketName, fromBucketAttributes) reports the importing
- * stack's Region, which says nothing about where the bucket is.
- */
-function knownRegionOf(bucket: s3.IBucket): string | undefined {
-  const region = bucket.env.region;
-  if (Token.isUnresolved(region)) return undefined;
-  // Owned: defined in its stack, so in its Region. A Region unlike its stack's was given on import.
-  if (Resource.isOwnedResource(bucket) || region !== Stack.of(bucket).region) return region;
-  return undefined;
-}
-
-/** SSE-KMS algorithms: both need a KMS key, which VM Export cannot use. */
-const SSE_KMS_ALGORITHMS = new Set(['aws:kms', 'aws:kms:dsse']);
-
-/**
- * Whether the bucket is known to use SSE-KMS: it has a key object, or it is
- * defined here with an AWS managed KMS key (KMS_MANAGED, DSSE_MANAGED), which
- * leaves encryptionKey unset and shows only in the CfnBucket's encryption.
- */
-function usesSseKms(bucket: s3.IBucket): boolean {
-  if (bucket.encryptionKey) return true;
-  const cfn = bucket.node.defaultChild;
-  if (!CfnResource.isCfnResource(cfn) || cfn.cfnResourceType !== s3.CfnBucket.CFN_RESOURCE_TYPE_NAME) return false;
-  const encryption = Stack.of(bucket).resolve((cfn as s3.CfnBucket).bucketEncryption);
-  return sseAlgorithmsIn(encryption).some((algorithm) => SSE_KMS_ALGORITHMS.has(algorithm));
-}
-
-/** Every sseAlgorithm value in a resolved BucketEncryption (either key casing, as L1 props or as CloudFormation). */
-function sseAlgorithmsIn(value: unknown): string[] {
-  if (Array.isArray(value)) return value.flatMap(sseAlgorithmsIn);
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([key, v]) =>
-    key.toLowerCase() === 'ssealgorithm' && typeof v === 'string' ? [v] : sseAlgorithmsIn(v));
-}
-
-function describeBucket(bucket: s3.IBucket): string {
-  return Token.isUnresolved(bucket.bucketName) ? bucket.node.path : `"${bucket.bucketName}"`;
 }

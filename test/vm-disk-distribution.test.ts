@@ -403,6 +403,74 @@ describe('VmDiskDistribution', () => {
       }]);
     });
 
+    test('may read Image Builder\'s service-linked role, which Image Builder checks with the caller\'s credentials, and not create it', () => {
+      const stack = newStack();
+      new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket: bucketIn(stack, 'B', 'export-here'), format: VmDiskFormat.VMDK }] });
+
+      const statements = policyStatements(Template.fromStack(stack), 'VmDiskDistributionProviderOnEventRole');
+      expect(statements.filter((s) => asList(s.Action).some((a: string) => a.startsWith('iam:') && a !== 'iam:PassRole'))).toEqual([{
+        Action: 'iam:GetRole',
+        Effect: 'Allow',
+        Resource: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder']],
+        },
+      }]);
+    });
+
+    describe('launch templates', () => {
+      const launchTemplateStatements = (stack: Stack) => policyStatements(Template.fromStack(stack), 'VmDiskDistributionProviderOnEventRole')
+        .filter((s) => asList(s.Action).some((a: string) => a.startsWith('ec2:')));
+      const arn = (region: string, account: string, id: string) => ({
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ec2:${region}:${account}:launch-template/${id}`]],
+      });
+      const OTHER_LT = 'lt-0fedcba9876543210';
+
+      test('are not in the policy of a distribution that names none', () => {
+        const stack = newStack();
+        new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket: bucketIn(stack, 'B', 'export-here'), format: VmDiskFormat.VMDK }] });
+
+        expect(launchTemplateStatements(stack)).toEqual([]);
+      });
+
+      test('allow the launch-template actions Image Builder checks on the configured templates of this account, per Region', () => {
+        const stack = newStack();
+        const dist = new VmDiskDistribution(stack, 'Dist', {
+          launchTemplateConfigurations: [{ launchTemplateId: LT_ID }, { launchTemplateId: OTHER_LT, accountId: ENV.account, region: 'eu-west-1' }],
+        });
+        dist.addDistribution({ region: 'us-west-2', launchTemplateConfigurations: [{ launchTemplateId: OTHER_LT, setDefaultVersion: true }] });
+
+        const statements = launchTemplateStatements(stack);
+        expect(statements.filter((s) => s.Action === 'ec2:DescribeLaunchTemplates')).toEqual([{ Action: 'ec2:DescribeLaunchTemplates', Effect: 'Allow', Resource: '*' }]);
+        const changes = statements.filter((s) => s.Action !== 'ec2:DescribeLaunchTemplates');
+        for (const s of changes) expect(s.Action).toEqual(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']);
+        expect(changes.flatMap((s) => asList(s.Resource))).toEqual([
+          arn('us-east-1', ENV.account, LT_ID),
+          arn('eu-west-1', ENV.account, OTHER_LT),
+          arn('us-west-2', ENV.account, OTHER_LT),
+        ]);
+      });
+
+      test('of another account are left out: that account authorizes them, not this one\'s policies', () => {
+        const stack = newStack();
+        new VmDiskDistribution(stack, 'Dist', {
+          launchTemplateConfigurations: [{ launchTemplateId: LT_ID, accountId: '444455556666' }, { launchTemplateId: OTHER_LT }],
+        });
+
+        const changes = launchTemplateStatements(stack).filter((s) => s.Action !== 'ec2:DescribeLaunchTemplates');
+        expect(changes.flatMap((s) => asList(s.Resource))).toEqual([arn('us-east-1', ENV.account, OTHER_LT)]);
+      });
+
+      test('with an account id, in a stack whose account is unknown at synth, are allowed in that account: it may be this one', () => {
+        const stack = new Stack(new App(), 'Agnostic');
+        new VmDiskDistribution(stack, 'Dist', { launchTemplateConfigurations: [{ launchTemplateId: LT_ID, accountId: '444455556666' }] });
+
+        const changes = launchTemplateStatements(stack).filter((s) => s.Action !== 'ec2:DescribeLaunchTemplates');
+        expect(changes.map((s) => s.Resource)).toEqual([{
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, `:444455556666:launch-template/${LT_ID}`]],
+        }]);
+      });
+    });
+
     test('uses one provider per stack for two distributions', () => {
       const stack = newStack();
       for (const id of ['A', 'B']) {

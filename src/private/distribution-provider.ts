@@ -5,6 +5,10 @@ import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './h
 import { acknowledgeWildcardResource } from './nag';
 import { OnEventFunction } from '../handlers/distribution/on-event-function';
 
+/** Why the role's `*` resource cannot be narrowed: the actions on it have no resource-level permissions. */
+const WILDCARD_ACTIONS_REASON = 'imagebuilder:ListImagePipelines and ec2:DescribeLaunchTemplates (granted when a configuration names launch templates) '
+  + 'support no resource-level permissions';
+
 /**
  * The per-stack provider of Custom::VmDiskDistribution: one onEvent handler that
  * creates, updates and deletes distribution configurations. Every call is
@@ -19,6 +23,7 @@ export class VmDiskDistributionProvider extends Construct {
   public readonly serviceToken: string;
   /** Role of the onEvent handler. */
   public readonly onEventRole: iam.Role;
+  private describesLaunchTemplates = false;
 
   private constructor(scope: Stack, id: string) {
     super(scope, id);
@@ -56,8 +61,25 @@ export class VmDiskDistributionProvider extends Construct {
       resources: [anyConfiguration],
     }));
 
+    // Image Builder's service-linked role. AWS's own resource provider for
+    // AWS::ImageBuilder::DistributionConfiguration declares iam:GetRole and
+    // iam:CreateServiceLinkedRole for create although its handler calls only Image Builder:
+    // Image Builder checks them with the caller's credentials (when exactly is not
+    // documented). Reading this one role is allowed. Creating it is not: Image Builder's
+    // guide has it created with the first image (CreateImage, ImportVmImage, a pipeline
+    // run), and the README lists that one-time step among the known limits.
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['iam:GetRole'],
+      resources: [stack.formatArn({
+        service: 'iam',
+        region: '',
+        resource: 'role',
+        resourceName: 'aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder',
+      })],
+    }));
+
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
-    acknowledgeWildcardResource(this.onEventRole, '*', 'imagebuilder:ListImagePipelines supports no resource-level permissions');
+    acknowledgeWildcardResource(this.onEventRole, '*', WILDCARD_ACTIONS_REASON);
     acknowledgeWildcardResource(this.onEventRole, anyConfiguration,
       'configurations that left the stack are unknown at synth: deleting one requires the stack ownership tag; reading one '
       + '(read-only) cannot, since it tells an already deleted configuration (no tag left) from a denied delete. '
@@ -78,6 +100,28 @@ export class VmDiskDistributionProvider extends Construct {
         'imagebuilder:UntagResource',
       ],
       resources: [arnPattern],
+    }));
+  }
+
+  /**
+   * Allows what Image Builder checks with the handler's credentials when a
+   * configuration names launch templates to update with the distributed AMI: the
+   * launch-template actions AWS's own resource provider declares for creating an
+   * AWS::ImageBuilder::DistributionConfiguration, on these launch templates.
+   * DescribeLaunchTemplates supports no resource-level permissions; no ec2:Region
+   * condition, since in which Region Image Builder makes the check is not documented.
+   */
+  public grantLaunchTemplates(launchTemplateArns: string[]): void {
+    if (launchTemplateArns.length === 0) return;
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
+      resources: launchTemplateArns,
+    }));
+    if (this.describesLaunchTemplates) return;
+    this.describesLaunchTemplates = true;
+    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ec2:DescribeLaunchTemplates'],
+      resources: ['*'],
     }));
   }
 

@@ -159,6 +159,35 @@ describe('distribution bundle over the wire', () => {
     expect(fake.distributionConfigurations.has(created.PhysicalResourceId)).toBe(true);
   });
 
+  // Image Builder refuses to change a configuration while an image build distributes with it
+  // (ResourceInUseException, "retry later" in the API model); the fake injects that answer.
+  const inUse = {
+    service: 'imagebuilder' as const,
+    operations: ['UpdateDistributionConfiguration'],
+    code: 'ResourceInUseException',
+    message: 'The distribution configuration is in use by an image build that is distributing.',
+  };
+
+  test('an update refused while a build distributes is retried and applied; its rollback, already as asked, succeeds at once', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+    const updatedProps = props({ Description: 'VM disks, updated' });
+
+    fake.failNext(inUse);
+    await expect(onEvent(event('Update', updatedProps, { physicalResourceId: arn, oldResourceProperties: props() })))
+      .resolves.toEqual({ PhysicalResourceId: arn, Data: { Arn: arn, Name: 'bundle-test-distribution' } });
+    const updates = fake.callsOf('UpdateDistributionConfiguration');
+    expect(updates.map((c) => c.fault)).toEqual(['ResourceInUseException', undefined]);
+    expect(updates[1].input.clientToken).not.toBe(updates[0].input.clientToken);
+    expect(fake.distributionConfigurations.get(arn)!.description).toBe('VM disks, updated');
+
+    // The same settings again while in use (as a rollback to what the configuration already has).
+    fake.failNext(inUse);
+    await expect(onEvent(event('Update', updatedProps, { physicalResourceId: arn, oldResourceProperties: props() })))
+      .resolves.toMatchObject({ PhysicalResourceId: arn });
+    expect(fake.callsOf('UpdateDistributionConfiguration').map((c) => c.fault)).toEqual(['ResourceInUseException', undefined, 'ResourceInUseException']);
+    expect(fake.callsOf('GetDistributionConfiguration')).toHaveLength(2);
+  });
+
   test('delete while a pipeline uses it names the pipeline; afterwards delete, delete again and the marker succeed', async () => {
     const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
     // Two pages of pipelines: the one that matters is on the second.
@@ -199,6 +228,18 @@ describe('distribution bundle over the wire', () => {
     fake.failNext(denial(arn));
     await expect(onEvent(del)).resolves.toEqual({ PhysicalResourceId: arn });
     expect(fake.callsOf('DeleteDistributionConfiguration').map((c) => c.fault)).toEqual([undefined, 'AccessDeniedException']);
+    expect(fake.callsOf('GetDistributionConfiguration').map((c) => c.input)).toEqual([{ distributionConfigurationArn: arn }]);
+  });
+
+  test('a retried delete refused with Image Builder\'s ForbiddenException (HTTP 403) of a configuration that is gone succeeds', async () => {
+    const { PhysicalResourceId: arn } = await onEvent(event('Create', props()));
+    const del = event('Delete', props(), { physicalResourceId: arn });
+    await onEvent(del);
+
+    // The code Image Builder's model declares for a refused DeleteDistributionConfiguration; the fake sends it with status 403.
+    fake.failNext({ ...denial(arn), code: 'ForbiddenException' });
+    await expect(onEvent(del)).resolves.toEqual({ PhysicalResourceId: arn });
+    expect(fake.callsOf('DeleteDistributionConfiguration').map((c) => c.fault)).toEqual([undefined, 'ForbiddenException']);
     expect(fake.callsOf('GetDistributionConfiguration').map((c) => c.input)).toEqual([{ distributionConfigurationArn: arn }]);
   });
 

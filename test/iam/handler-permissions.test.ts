@@ -8,10 +8,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { HandlerRole, outcomeMismatch, runDistributionLifecycles, runImportLifecycles, ScenarioResult, Step, SUCCEEDS } from './lifecycles';
-import { DB_SNAPSHOT, NIGHTLY, NIGHTLY_RENAMED, WEB_IMAGE } from './stacks';
+import { DB_SNAPSHOT, NIGHTLY, NIGHTLY_LAUNCH_TEMPLATE, NIGHTLY_RENAMED, WEB_IMAGE } from './stacks';
 import { OWNER_TAG_KEY } from '../../src/private/handler-provider';
 import {
-  asList, Deployment, EXPORT_ROLE_PASSED_TO, grantedActions, iamRequestsFor, IamRequest, MODELED_OPERATIONS, NamedPolicy, simulate, Statement,
+  asList, Deployment, EXPORT_ROLE_PASSED_TO, grantedActions, iamRequestsFor, IamRequest, IMAGE_BUILDER_SERVICE_LINKED_ROLE, MODELED_OPERATIONS,
+  NamedPolicy, simulate, Statement,
 } from '../support/iam';
 
 jest.setTimeout(60_000);
@@ -193,6 +194,10 @@ describe('the issue\'s examples: removing one permission of src/private/*-provid
     ['distribution onEvent', 'iam:PassRole', 'CreateDistributionConfiguration'],
     ['distribution onEvent', 'imagebuilder:ListImagePipelines', 'ListImagePipelines'],
     ['distribution onEvent', 'imagebuilder:GetDistributionConfiguration', 'GetDistributionConfiguration'],
+    ['distribution onEvent', 'iam:GetRole', 'CreateDistributionConfiguration'],
+    ['distribution onEvent', 'ec2:DescribeLaunchTemplates', 'CreateDistributionConfiguration'],
+    ['distribution onEvent', 'ec2:CreateLaunchTemplateVersion', 'CreateDistributionConfiguration'],
+    ['distribution onEvent', 'ec2:ModifyLaunchTemplate', 'CreateDistributionConfiguration'],
   ] as Array<[HandlerRole, string, string]>)('%s without %s cannot call %s', async (role, action, operation) => {
     const mutation = withoutAction(role, action);
     const checks = dedupe(allowedChecksOf(role)).filter((c) => c.request.call.endsWith(`:${operation}`));
@@ -217,6 +222,40 @@ describe('passing the export role', () => {
       const otherRole = { ...check.request, resource: 'arn:aws:iam::123456789012:role/some-other-role' };
       expect((await simulateAs('distribution onEvent', check.step.deployment, otherRole)).allowed).toBe(false);
     }
+  });
+});
+
+describe('what Image Builder checks with the caller\'s credentials when a configuration is created', () => {
+  const createChecks = (action: string) => dedupe(allowedChecksOf('distribution onEvent'))
+    .filter((c) => c.request.call.endsWith(':CreateDistributionConfiguration') && c.request.action === action);
+
+  test('reading Image Builder\'s service-linked role is allowed, reading another role or creating one is not', async () => {
+    const reads = createChecks('iam:GetRole');
+    expect(reads.length).toBeGreaterThan(0);
+    for (const check of reads) {
+      expect(check.request.resource).toBe(IMAGE_BUILDER_SERVICE_LINKED_ROLE);
+      const d = check.step.deployment;
+      expect((await simulateAs('distribution onEvent', d, check.request)).allowed).toBe(true);
+      const otherRole = { ...check.request, resource: 'arn:aws:iam::123456789012:role/some-other-role' };
+      expect((await simulateAs('distribution onEvent', d, otherRole)).allowed).toBe(false);
+      const create = { action: 'iam:CreateServiceLinkedRole', resource: IMAGE_BUILDER_SERVICE_LINKED_ROLE, context: { 'iam:AWSServiceName': 'imagebuilder.amazonaws.com' } };
+      expect((await simulateAs('distribution onEvent', d, create)).allowed).toBe(false);
+    }
+  });
+
+  test('the launch-template actions are allowed on the configured launch template only, and only while a configuration names one', async () => {
+    const changes = [...createChecks('ec2:CreateLaunchTemplateVersion'), ...createChecks('ec2:ModifyLaunchTemplate')];
+    expect(changes.length).toBeGreaterThan(0);
+    for (const check of changes) {
+      expect(check.request.resource).toMatch(new RegExp(`:launch-template/${NIGHTLY_LAUNCH_TEMPLATE}$`));
+      const d = check.step.deployment;
+      expect((await simulateAs('distribution onEvent', d, check.request)).allowed).toBe(true);
+      const otherTemplate = { ...check.request, resource: check.request.resource.replace(NIGHTLY_LAUNCH_TEMPLATE, 'lt-0fedcba9876543210') };
+      expect((await simulateAs('distribution onEvent', d, otherTemplate)).allowed).toBe(false);
+    }
+    // Stage 4: Nightly, the only configuration with a launch template, left the stack.
+    const actions = policiesOf(scenarios[1].deployments[4], 'distribution onEvent').flatMap((p) => p.policy.Statement.flatMap((st) => asList(st.Action)));
+    expect(actions.filter((a) => a.startsWith('ec2:'))).toEqual([]);
   });
 });
 

@@ -61,9 +61,12 @@ export const KEEP = 'keep-amis';
 export const NIGHTLY_PREFIX = 'exports/vm/';
 export const KEEP_PREFIX = 'keep/';
 export const SHARED_EXPORT_ROLE = 'vm-export-shared';
+/** The launch template Nightly gives a new version with each AMI. */
+export const NIGHTLY_LAUNCH_TEMPLATE = 'lt-0123456789abcdef0';
 
 /**
- * Nightly: an export (a role the construct makes) and an AMI distribution, tags.
+ * Nightly: an export (a role the construct makes), an AMI distribution, a launch
+ * template of this account, tags.
  * Keep: an export with a given role.
  */
 export function distributionStack(stage: Stage): { stack: Stack; deployment: Deployment } {
@@ -76,6 +79,7 @@ export function distributionStack(stage: Stage): { stack: Stack; deployment: Dep
       description: stage >= 2 ? 'VM disks, updated' : 'VM disks for the datacenter',
       exports: [{ bucket, format: stage >= 2 ? VmDiskFormat.RAW : VmDiskFormat.VMDK, prefix: NIGHTLY_PREFIX }],
       amiDistributions: [{ amiName: 'web-{{ imagebuilder:buildDate }}', amiTags: { purpose: 'export' } }],
+      launchTemplateConfigurations: [{ launchTemplateId: NIGHTLY_LAUNCH_TEMPLATE, setDefaultVersion: true }],
       tags: tags(stage),
     });
   }

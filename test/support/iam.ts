@@ -253,17 +253,45 @@ export const EXPORT_ROLE_PASSED_TO = ['vmie.amazonaws.com', 'imagebuilder.amazon
  * UpdateDistributionConfiguration pass it, once per candidate iam:PassedToService.
  */
 function exportRolePasses(call: RecordedCall, name: string): IamRequest[] {
-  const known = new Set(['region', 's3ExportConfiguration', 'amiDistributionConfiguration']);
+  const known = new Set(['region', 's3ExportConfiguration', 'amiDistributionConfiguration', 'launchTemplateConfigurations']);
   for (const d of asList<any>(call.input.distributions)) {
     const unmodeled = Object.keys(d).filter((k) => !known.has(k));
-    // Launch templates, SSM parameters, license configurations, containers, fast launch
-    // may authorize more actions; no rule for them has been checked, so none is guessed.
+    // SSM parameters, license configurations, containers, fast launch may authorize more
+    // actions; AWS's resource schema lists none for them, so none is guessed.
     if (unmodeled.length > 0) throw new Error(`${name}: distribution members ${unmodeled.join(', ')} are not modeled in test/support/iam.ts`);
   }
   const roles = [...new Set(asList<any>(call.input.distributions).map((d) => d.s3ExportConfiguration?.roleName).filter(Boolean))];
   return roles.flatMap((role) => EXPORT_ROLE_PASSED_TO.map((service) => ({
     action: 'iam:PassRole', resource: roleArn(role), context: { 'iam:PassedToService': service }, call: name,
   })));
+}
+
+/** Image Builder's service-linked role (Image Builder user guide, "Using service-linked roles"). */
+export const IMAGE_BUILDER_SERVICE_LINKED_ROLE = `arn:${PARTITION}:iam::${ACCOUNT}:role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder`;
+
+/**
+ * What Image Builder checks with the caller's credentials when a distribution
+ * configuration is created, although no handler calls it: the "create" permissions of
+ * AWS's own resource provider (aws-cloudformation-resource-providers-imagebuilder,
+ * distribution-configuration/aws-imagebuilder-distributionconfiguration.json, "handlers"),
+ * whose Java handler calls only imagebuilder:CreateDistributionConfiguration.
+ * - iam:GetRole on the service-linked role. The schema's iam:CreateServiceLinkedRole is not
+ *   modeled: the role exists in any account that built an image (the README's known limits).
+ * - ec2:DescribeLaunchTemplates (no resource types), ec2:CreateLaunchTemplateVersion and
+ *   ec2:ModifyLaunchTemplate (launch-template*) for each launch template configuration of this
+ *   account; another account's launch template is authorized there, not by the caller's policies.
+ * The schema's "update" lists no such permissions, so UpdateDistributionConfiguration has none here.
+ */
+function distributionCreateChecks(call: RecordedCall, name: string): IamRequest[] {
+  const launchTemplates = asList<any>(call.input.distributions).flatMap((d) => asList<any>(d.launchTemplateConfigurations)
+    .filter((lt) => (lt.accountId ?? ACCOUNT) === ACCOUNT)
+    .map((lt) => `arn:${PARTITION}:ec2:${d.region}:${ACCOUNT}:launch-template/${lt.launchTemplateId}`));
+  return [
+    { action: 'iam:GetRole', resource: IMAGE_BUILDER_SERVICE_LINKED_ROLE, context: {}, call: name },
+    ...(launchTemplates.length > 0 ? [{ action: 'ec2:DescribeLaunchTemplates', resource: '*', context: {}, call: name }] : []),
+    ...launchTemplates.flatMap((arn) => ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']
+      .map((action) => ({ action, resource: arn, context: {}, call: name }))),
+  ];
 }
 
 type Rule = (call: RecordedCall, fake: FakeAws, name: string) => IamRequest[];
@@ -359,7 +387,8 @@ const RULES: Record<string, Rule> = {
   /**
    * iam-data: distributionConfiguration* (distribution-configuration/<name as in
    * the ARN Image Builder returns>), aws:RequestTag, aws:TagKeys; the API operations
-   * table: also imagebuilder:TagResource. Export roles are passed (exportRolePasses).
+   * table: also imagebuilder:TagResource. Export roles are passed (exportRolePasses), and
+   * Image Builder makes its own checks with the caller's credentials (distributionCreateChecks).
    */
   'imagebuilder:CreateDistributionConfiguration': (call, fake, name) => {
     const input = call.input;
@@ -370,6 +399,7 @@ const RULES: Record<string, Rule> = {
       { action: 'imagebuilder:CreateDistributionConfiguration', resource: arn, context: requestTagContext(tags), call: name },
       ...(tags && Object.keys(tags).length > 0 ? [{ action: 'imagebuilder:TagResource', resource: arn, context: requestTagContext(tags), call: name }] : []),
       ...exportRolePasses(call, name),
+      ...distributionCreateChecks(call, name),
     ];
   },
   'imagebuilder:UpdateDistributionConfiguration': (call, _f, name) => [

@@ -45,24 +45,28 @@ export async function deleteDistributionConfiguration(
   try {
     await client.send(new DeleteDistributionConfigurationCommand({ distributionConfigurationArn: physicalId }));
   } catch (err) {
-    switch (errorName(err)) {
-      case 'ResourceNotFoundException':
-        console.log(`${physicalId} no longer exists: nothing to delete`);
-        return;
-      case 'ResourceDependencyException':
-        throw await inUseFailure(client, physicalId, name, err);
-      case 'AccessDeniedException':
-      case 'AccessDenied':
-        if (await isGone(client, physicalId)) {
-          console.log(`${physicalId}: DeleteDistributionConfiguration was denied, but GetDistributionConfiguration says it no longer exists `
-            + '(IAM cannot see the ownership tag of a deleted configuration): nothing to delete');
-          return;
-        }
-        throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
-      default:
-        throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
+    if (errorName(err) === 'ResourceNotFoundException') {
+      console.log(`${physicalId} no longer exists: nothing to delete`);
+      return;
     }
+    if (errorName(err) === 'ResourceDependencyException') throw await inUseFailure(client, physicalId, name, err);
+    if (isDenied(err) && await isGone(client, physicalId)) {
+      console.log(`${physicalId}: DeleteDistributionConfiguration was denied (${errorName(err)}), but GetDistributionConfiguration says it no longer exists `
+        + '(IAM cannot see the ownership tag of a deleted configuration): nothing to delete');
+      return;
+    }
+    throw awsFailure('DeleteDistributionConfiguration', err, describeConfiguration(name, physicalId));
   }
+}
+
+/**
+ * Whether AWS refused the call on authorization grounds: Image Builder's own
+ * ForbiddenException (the code its API model declares for this operation), the
+ * AccessDenied codes of IAM, or any other answer with HTTP status 403.
+ */
+function isDenied(err: unknown): boolean {
+  if (['AccessDeniedException', 'AccessDenied', 'ForbiddenException'].includes(errorName(err))) return true;
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === 403;
 }
 
 /**

@@ -2,17 +2,23 @@ import {
   AccessDeniedException,
   CreateDistributionConfigurationCommand,
   DeleteDistributionConfigurationCommand,
+  Distribution,
   ForbiddenException,
   GetDistributionConfigurationCommand,
   ImagebuilderClient,
+  InvalidRequestException,
   ListImagePipelinesCommand,
   ResourceAlreadyExistsException,
   ResourceDependencyException,
+  ResourceInUseException,
   ResourceNotFoundException,
   TagResourceCommand,
   UntagResourceCommand,
   UpdateDistributionConfigurationCommand,
 } from '@aws-sdk/client-imagebuilder';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type {
   CloudFormationCustomResourceCreateEvent,
   CloudFormationCustomResourceDeleteEvent,
@@ -21,7 +27,11 @@ import type {
 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
+import { VmDiskDistribution, VmDiskFormat } from '../../../src';
+import { onEvent } from '../../../src/handlers/distribution/on-event';
 import { handler } from '../../../src/handlers/distribution/on-event.lambda';
+import { IN_USE_RETRY_DELAYS_MS } from '../../../src/handlers/distribution/update';
+import { clientToken } from '../../../src/handlers/shared/util';
 import { expectValidRequests } from '../../support/api-model';
 
 const imagebuilder = mockClient(ImagebuilderClient);
@@ -340,6 +350,36 @@ describe('delete', () => {
     expect(imagebuilder).toHaveReceivedCommandWith(GetDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
   });
 
+  // Image Builder's model declares ForbiddenException (403) for DeleteDistributionConfiguration, not
+  // AccessDeniedException: every 403 gets the same fallback as AccessDenied.
+  const FORBIDDEN = [
+    ['ForbiddenException', () => new ForbiddenException({ message: DENIED, $metadata: { httpStatusCode: 403 } })],
+    ['another code with HTTP 403', () => Object.assign(new Error(DENIED), { name: 'UnrecognizedClientException', $metadata: { httpStatusCode: 403 } })],
+  ] as const;
+
+  test.each(FORBIDDEN)('a delete refused with %s, of a configuration Get cannot find, counts as deleted', async (_what, refusal) => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(refusal());
+    imagebuilder.on(GetDistributionConfigurationCommand).rejects(new ResourceNotFoundException({
+      message: `The distribution configuration ${ARN} cannot be found.`,
+      $metadata: { httpStatusCode: 404 },
+    }));
+
+    await expect(handler(deleteEvent())).resolves.toEqual({ PhysicalResourceId: ARN });
+    expect(imagebuilder).toHaveReceivedCommandWith(GetDistributionConfigurationCommand, { distributionConfigurationArn: ARN });
+  });
+
+  test.each(FORBIDDEN)('a delete refused with %s, of a configuration that still exists, fails with the refusal', async (_what, refusal) => {
+    const error = refusal();
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(error);
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({
+      distributionConfiguration: { arn: ARN, name: 'vm-disks', distributions: [{ region: 'eu-west-1' }], timeoutMinutes: 720 },
+    });
+
+    await expect(handler(deleteEvent())).rejects.toThrow(
+      `DeleteDistributionConfiguration failed for distribution configuration "vm-disks" (${ARN}): ${error.name}: ${DENIED}`,
+    );
+  });
+
   test('a denied delete of a configuration that still exists fails with the denial', async () => {
     imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(denied());
     imagebuilder.on(GetDistributionConfigurationCommand).resolves({
@@ -400,11 +440,131 @@ describe('delete', () => {
     expect(imagebuilder).not.toHaveReceivedAnyCommand();
   });
 
-  test('another AWS error surfaces its code and message', async () => {
-    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'not authorized', $metadata: {} }));
+  test('another AWS error surfaces its code and message, without reading the configuration', async () => {
+    imagebuilder.on(DeleteDistributionConfigurationCommand).rejects(new InvalidRequestException({ message: 'not supported', $metadata: { httpStatusCode: 400 } }));
 
     await expect(handler(deleteEvent())).rejects.toThrow('DeleteDistributionConfiguration failed for distribution configuration "vm-disks"');
-    await expect(handler(deleteEvent())).rejects.toThrow('ForbiddenException: not authorized');
+    await expect(handler(deleteEvent())).rejects.toThrow('InvalidRequestException: not supported');
+    expect(imagebuilder).not.toHaveReceivedCommand(GetDistributionConfigurationCommand);
+  });
+});
+
+describe('update while an image build distributes with the configuration', () => {
+  /** Image Builder's answer to a change of a configuration a build is distributing with. */
+  const inUse = (message = 'The distribution configuration is in use by an image build that is distributing.') =>
+    new ResourceInUseException({ message, $metadata: { httpStatusCode: 400 } });
+  const OTHER_SETTINGS = { arn: ARN, name: 'vm-disks', description: 'VM disks', distributions: RESTORED as Distribution[], timeoutMinutes: 720 };
+
+  /** onEvent with a sleep that returns at once and records the waits. */
+  function run(event: CloudFormationCustomResourceEvent) {
+    const sleep = jest.fn(async (_ms: number) => undefined);
+    return { sleep, result: onEvent(event, { imagebuilder: new ImagebuilderClient({}), sleep }) };
+  }
+
+  test('retries with growing waits until the update goes through, each try with its own client token, then tags', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand)
+      .rejectsOnce(inUse()).rejectsOnce(inUse())
+      .resolves({ distributionConfigurationArn: ARN });
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({ distributionConfiguration: OTHER_SETTINGS });
+    const event = updateEvent({ Tags: { team: 'vm' } }, props());
+
+    const { sleep, result } = run(event);
+
+    await expect(result).resolves.toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'vm-disks' } });
+    expect(sleep.mock.calls.map(([ms]) => ms)).toEqual(IN_USE_RETRY_DELAYS_MS.slice(0, 2));
+    const tokens = imagebuilder.commandCalls(UpdateDistributionConfigurationCommand).map((c) => c.args[0].input.clientToken);
+    expect(tokens).toHaveLength(3);
+    expect(tokens[0]).toBe(clientToken(event, 'UpdateDistributionConfiguration'));
+    expect(new Set(tokens).size).toBe(3);
+    // Looked once whether the configuration already is as asked, not on every try.
+    expect(imagebuilder).toHaveReceivedCommandTimes(GetDistributionConfigurationCommand, 1);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: ARN, tags: { team: 'vm' } });
+  });
+
+  test('gives up after the bounded backoff, naming the build that holds the configuration and what to do', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejects(inUse());
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({ distributionConfiguration: OTHER_SETTINGS });
+
+    const { sleep, result } = run(updateEvent({ Tags: { team: 'vm' } }, props()));
+    const error = await result.catch((e: Error) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    expect(message).toContain(
+      `UpdateDistributionConfiguration failed for distribution configuration "vm-disks" (${ARN}): it is in use, by an image build that is distributing with it`);
+    expect(message).toContain(`ResourceInUseException on ${IN_USE_RETRY_DELAYS_MS.length + 1} tries`);
+    expect(message).toContain('Wait for that build to finish, or cancel it (aws imagebuilder cancel-image-creation), then retry the stack update');
+    expect(message).toContain('AWS said: ResourceInUseException: The distribution configuration is in use');
+    expect(imagebuilder).toHaveReceivedCommandTimes(UpdateDistributionConfigurationCommand, IN_USE_RETRY_DELAYS_MS.length + 1);
+    expect(sleep.mock.calls.map(([ms]) => ms)).toEqual([...IN_USE_RETRY_DELAYS_MS]);
+    expect(imagebuilder).not.toHaveReceivedCommand(TagResourceCommand);
+  });
+
+  test('waits in all for at most half the handler\'s timeout, with waits that only grow', () => {
+    const stack = new Stack(new App(), 'Timeout');
+    new VmDiskDistribution(stack, 'Dist', { exports: [{ bucket: new s3.Bucket(stack, 'B'), format: VmDiskFormat.VMDK }] });
+    const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function');
+    const [onEventFunction] = Object.values(functions).filter((f: any) => String(f.Properties.Description).includes('(Custom::VmDiskDistribution)'));
+    const timeoutMs = (onEventFunction as any).Properties.Timeout * 1000;
+
+    const waited = IN_USE_RETRY_DELAYS_MS.reduce((sum, ms) => sum + ms, 0);
+    expect(waited).toBeGreaterThan(0);
+    expect(waited).toBeLessThanOrEqual(timeoutMs / 2);
+    expect([...IN_USE_RETRY_DELAYS_MS]).toEqual([...IN_USE_RETRY_DELAYS_MS].sort((a, b) => a - b));
+  });
+
+  test('succeeds at once when the configuration already has the settings asked for (the rollback of an update refused this way)', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejects(inUse());
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({
+      distributionConfiguration: { ...OTHER_SETTINGS, description: 'VM disks', distributions: RESTORED as Distribution[] },
+    });
+
+    const { sleep, result } = run(updateEvent({ Distributions: DISTRIBUTIONS, Tags: { team: 'vm' } }, props({ Distributions: EXPORT_ONLY })));
+
+    await expect(result).resolves.toEqual({ PhysicalResourceId: ARN, Data: { Arn: ARN, Name: 'vm-disks' } });
+    expect(sleep).not.toHaveBeenCalled();
+    expect(imagebuilder).toHaveReceivedCommandTimes(UpdateDistributionConfigurationCommand, 1);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: ARN, tags: { team: 'vm' } });
+  });
+
+  test('keeps retrying when the configuration cannot be read, or differs only by a member AWS filled in', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejectsOnce(inUse()).resolves({ distributionConfigurationArn: ARN });
+    imagebuilder.on(GetDistributionConfigurationCommand).rejects(new ForbiddenException({ message: 'no read', $metadata: { httpStatusCode: 403 } }));
+
+    const first = run(updateEvent({}, props()));
+    await expect(first.result).resolves.toMatchObject({ PhysicalResourceId: ARN });
+    expect(first.sleep).toHaveBeenCalledTimes(1);
+
+    imagebuilder.reset();
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejectsOnce(inUse()).resolves({ distributionConfigurationArn: ARN });
+    const filledIn = [{ ...EXPORT_ONLY[0], amiDistributionConfiguration: { name: 'filled-in-by-aws' } }] as Distribution[];
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({ distributionConfiguration: { ...OTHER_SETTINGS, distributions: filledIn } });
+
+    const second = run(updateEvent({}, props()));
+    await expect(second.result).resolves.toMatchObject({ PhysicalResourceId: ARN });
+    expect(second.sleep).toHaveBeenCalledTimes(1);
+    expect(imagebuilder).toHaveReceivedCommandTimes(UpdateDistributionConfigurationCommand, 2);
+  });
+
+  test('does not retry other errors', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejects(new InvalidRequestException({ message: 'bad', $metadata: { httpStatusCode: 400 } }));
+
+    const { sleep, result } = run(updateEvent({}, props()));
+
+    await expect(result).rejects.toThrow('UpdateDistributionConfiguration failed for distribution configuration "vm-disks"');
+    expect(sleep).not.toHaveBeenCalled();
+    expect(imagebuilder).toHaveReceivedCommandTimes(UpdateDistributionConfigurationCommand, 1);
+    expect(imagebuilder).not.toHaveReceivedCommand(GetDistributionConfigurationCommand);
+  });
+
+  test('a long multi-byte AWS message still leaves the failure under 4096 bytes', async () => {
+    imagebuilder.on(UpdateDistributionConfigurationCommand).rejects(inUse('€'.repeat(5_000)));
+    imagebuilder.on(GetDistributionConfigurationCommand).resolves({ distributionConfiguration: OTHER_SETTINGS });
+
+    const error = await run(updateEvent({}, props())).result.catch((e: Error) => e);
+
+    expect((error as Error).message).toContain('AWS said: ResourceInUseException: €€€');
+    expect(Buffer.byteLength((error as Error).message, 'utf8')).toBeLessThan(4096);
   });
 });
 
