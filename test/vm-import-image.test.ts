@@ -529,7 +529,7 @@ describe('IAM', () => {
     const stmts = statementsOf(Template.fromStack(stack), 'VmImportImageProviderIsCompleteRole');
     expect(actionsOf(stmts)).toEqual([
       'cloudformation:DescribeStackResource', 'ec2:CancelImportTask', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DescribeImages',
-      'ec2:DescribeImportImageTasks', 'ec2:ImportImage', 'iam:PassRole', 'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage',
+      'ec2:DescribeImportImageTasks', 'ec2:ImportImage', 'iam:GetRole', 'iam:PassRole', 'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage',
       'imagebuilder:ImportVmImage', 'imagebuilder:ListImageBuildVersions', 'imagebuilder:ListImageRecipes', 'imagebuilder:TagResource', 'imagebuilder:UntagResource',
       'logs:CreateLogStream', 'logs:PutLogEvents', 'states:StartExecution',
     ]);

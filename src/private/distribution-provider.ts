@@ -1,7 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
+import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { OnEventFunction } from '../handlers/distribution/on-event-function';
 
@@ -61,22 +61,8 @@ export class VmDiskDistributionProvider extends Construct {
       resources: [anyConfiguration],
     }));
 
-    // Image Builder's service-linked role. AWS's own resource provider for
-    // AWS::ImageBuilder::DistributionConfiguration declares iam:GetRole and
-    // iam:CreateServiceLinkedRole for create although its handler calls only Image Builder:
-    // Image Builder checks them with the caller's credentials (when exactly is not
-    // documented). Reading this one role is allowed. Creating it is not: Image Builder's
-    // guide has it created with the first image (CreateImage, ImportVmImage, a pipeline
-    // run), and the README lists that one-time step among the known limits.
-    this.onEventRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['iam:GetRole'],
-      resources: [stack.formatArn({
-        service: 'iam',
-        region: '',
-        resource: 'role',
-        resourceName: 'aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder',
-      })],
-    }));
+    // AWS::ImageBuilder::DistributionConfiguration's own provider declares iam:GetRole for create.
+    grantReadImageBuilderServiceLinkedRole(this.onEventRole);
 
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
     acknowledgeWildcardResource(this.onEventRole, '*', WILDCARD_ACTIONS_REASON);

@@ -127,6 +127,27 @@ export function acknowledgeStateMachineRole(role: iam.IRole, invoked: lambda.IFu
   }
 }
 
+/**
+ * Image Builder's service-linked role. AWS's own resource providers for
+ * AWS::ImageBuilder::Image and AWS::ImageBuilder::DistributionConfiguration declare
+ * iam:GetRole and iam:CreateServiceLinkedRole for create although their handlers
+ * call only Image Builder: Image Builder checks them with the caller's credentials
+ * (when exactly is not documented). Reading this one role is allowed. Creating it is
+ * not: Image Builder's guide has it created with the first image, and the README
+ * lists that one-time step among the known limits.
+ */
+export function grantReadImageBuilderServiceLinkedRole(role: iam.IRole): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['iam:GetRole'],
+    resources: [Stack.of(role).formatArn({
+      service: 'iam',
+      region: '',
+      resource: 'role',
+      resourceName: 'aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder',
+    })],
+  }));
+}
+
 /** Finds the stack-wide singleton with this id, or creates it. */
 export function stackSingleton<T extends Construct>(scope: Construct, id: string, create: (stack: Stack, id: string) => T): T {
   const stack = Stack.of(scope);

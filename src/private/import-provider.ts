@@ -2,7 +2,7 @@ import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
+import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
 import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/import-image/clients';
@@ -143,6 +143,9 @@ export class VmImportProvider extends Construct {
     });
     grant([this.onEventRole], new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
     acknowledgeWildcardResource(this.onEventRole, executions, 'execution names are derived from import task ids that EC2 assigns at deploy time');
+
+    // ImportVmImage, like CreateImage (AWS::ImageBuilder::Image's provider declares it), reads the service-linked role.
+    bothRoles.forEach(grantReadImageBuilderServiceLinkedRole);
 
     // Wildcards AwsSolutions-IAM5 reports, and why each one cannot be narrowed.
     for (const role of bothRoles) {
