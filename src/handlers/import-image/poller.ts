@@ -102,6 +102,13 @@ export async function startPoller(input: PollerInput, deps: ImportImageDeps): Pr
     })), deps.sleep);
     console.log(`polling ${input.ImportTaskId} in ${executionArn}`);
   } catch (err) {
+    // The name is this import's and this handle's: their poller was started already (a redelivered
+    // Create, or a rollback to a wait condition that got its signal long ago), with an input that
+    // differs only in its start time. Failing here would cancel the import, or fail the rollback.
+    if (errorName(err) === 'ExecutionAlreadyExists') {
+      console.log(`the poller of ${input.ImportTaskId} for this wait condition was started already`);
+      return;
+    }
     throw new Error(truncate(`could not start the poller of VM import ${input.ImportTaskId}: Step Functions StartExecution failed: ${errorName(err)}: ${errorMessage(err)}`));
   }
 }
