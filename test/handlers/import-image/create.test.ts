@@ -1,17 +1,31 @@
-import { CancelImportTaskCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
-import { ImagebuilderClient, ImportVmImageCommand } from '@aws-sdk/client-imagebuilder';
+import { CancelImportTaskCommand, DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
+import {
+  CancelImageCreationCommand, ImagebuilderClient, ImportVmImageCommand, ListImageBuildVersionsCommand,
+} from '@aws-sdk/client-imagebuilder';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  awsError, createEvent, IMAGE_ARN, NOW, PHYSICAL_ID, props, ROLE_NOT_READY_MESSAGE, TASK_ID, testDeps,
+  awsError, createEvent, failureOf, IMAGE_ARN, imageTags, mockStackServices, NOW, PHYSICAL_ID, physicalIdFor, props, ROLE_NOT_READY_MESSAGE,
+  runtimeTags, SIGNAL_URL, STACK_ID, STATE_MACHINE_ARN, TASK_ID, testDeps, WAIT_CONDITION_LOGICAL_ID, waitProps,
 } from './fixtures';
-import { propertiesHash } from '../../../src/handlers/import-image/common';
+import { parsePhysicalId, propertiesHash } from '../../../src/handlers/import-image/common';
 import { createImport } from '../../../src/handlers/import-image/create';
+import { executionName } from '../../../src/handlers/import-image/poller';
 import { clientToken } from '../../../src/handlers/shared/util';
+import { IMPORT_TASK_TAG_KEY } from '../../../src/handlers/types';
 import { expectValidRequests } from '../../support/api-model';
 
 const ec2 = mockClient(EC2Client);
 const imagebuilder = mockClient(ImagebuilderClient);
+const { sfn } = mockStackServices();
+
+/** ImportImage's tags as a map. */
+function importImageTags(): Record<string, string> {
+  const specs = ec2.commandCalls(ImportImageCommand)[0].args[0].input.TagSpecifications ?? [];
+  expect(specs.map((spec) => spec.ResourceType)).toEqual(['import-image-task']);
+  return Object.fromEntries((specs[0].Tags ?? []).map((tag) => [tag.Key, tag.Value]));
+}
 
 beforeAll(() => {
   jest.spyOn(console, 'log').mockImplementation(() => undefined);
@@ -22,7 +36,10 @@ beforeEach(() => {
   imagebuilder.reset();
   ec2.on(ImportImageCommand).resolves({ ImportTaskId: TASK_ID });
   ec2.on(CancelImportTaskCommand).resolves({ ImportTaskId: TASK_ID, State: 'deleting' });
+  ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [] });
   imagebuilder.on(ImportVmImageCommand).resolves({ imageArn: IMAGE_ARN });
+  imagebuilder.on(ListImageBuildVersionsCommand).resolves({ imageSummaryList: [] });
+  imagebuilder.on(CancelImageCreationCommand).resolves({ imageBuildVersionArn: IMAGE_ARN });
 });
 
 afterEach(() => {
@@ -67,17 +84,36 @@ describe('create', () => {
         { Format: 'RAW', Url: 's3://disk-bucket/disks/data.raw' },
         { SnapshotId: 'snap-0123456789abcdef0' },
       ],
-      TagSpecifications: [{ ResourceType: 'import-image-task', Tags: [{ Key: 'project', Value: 'vm-import' }] }],
+      TagSpecifications: [{ ResourceType: 'import-image-task', Tags: expect.arrayContaining([{ Key: 'project', Value: 'vm-import' }]) }],
       ClientToken: clientToken(event, 'ImportImage'),
     });
+    expect(importImageTags()).toEqual({ project: 'vm-import', ...runtimeTags(event.ResourceProperties) });
   });
 
-  test('sends only Platform, RoleName, disks and token when nothing optional is set', async () => {
+  test('sends only Platform, RoleName, disks, token and the run-time tags when nothing optional is set', async () => {
     await createImport(createEvent(props({ Tags: {}, LicenseConfigurationArns: [] })), testDeps());
 
     const input = ec2.commandCalls(ImportImageCommand)[0].args[0].input;
-    expect(Object.keys(input).sort()).toEqual(['ClientToken', 'DiskContainers', 'Platform', 'RoleName']);
+    expect(Object.keys(input).sort()).toEqual(['ClientToken', 'DiskContainers', 'Platform', 'RoleName', 'TagSpecifications']);
     expect(input.DiskContainers).toEqual([{ Format: 'VMDK', UserBucket: { S3Bucket: 'disk-bucket', S3Key: 'disks/boot.vmdk' } }]);
+    expect(importImageTags()).toEqual(runtimeTags(props({ Tags: {}, LicenseConfigurationArns: [] })));
+  });
+
+  test('tags the import task with the stack id, the logical id and the properties hash, so a Delete can find it without its id', async () => {
+    await createImport(createEvent(), testDeps());
+
+    expect(importImageTags()).toEqual({
+      'cdk-vm-import-export:stack-id': 'arn:aws:cloudformation:us-east-1:123456789012:stack/my-stack/11111111-2222-3333-4444-555555555555',
+      'cdk-vm-import-export:logical-id': 'ImportedImage',
+      'cdk-vm-import-export:properties-hash': propertiesHash(props()),
+    });
+  });
+
+  test('lets the run-time tags win over user tags of the same key', async () => {
+    await createImport(createEvent(props({ Tags: { 'cdk-vm-import-export:logical-id': 'Spoofed', 'team': 'a' } })), testDeps());
+
+    expect(importImageTags()['cdk-vm-import-export:logical-id']).toBe('ImportedImage');
+    expect(imagebuilder.commandCalls(ImportVmImageCommand)[0].args[0].input.tags?.['cdk-vm-import-export:logical-id']).toBe('ImportedImage');
   });
 
   test('registers the import task with Image Builder ImportVmImage', async () => {
@@ -100,20 +136,21 @@ describe('create', () => {
       description: 'imported by cdk',
       vmImportTaskId: TASK_ID,
       loggingConfiguration: { logGroupName: '/aws/imagebuilder/imported-vm' },
-      tags: { project: 'vm-import' },
+      tags: { project: 'vm-import', ...runtimeTags(event.ResourceProperties), [IMPORT_TASK_TAG_KEY]: TASK_ID },
       clientToken: clientToken(event, 'ImportVmImage'),
     });
     expect(imagebuilder.commandCalls(ImportVmImageCommand)[0].args[0].input.clientToken).toHaveLength(36);
   });
 
-  test('omits optional ImportVmImage members that are not set', async () => {
+  test('omits optional ImportVmImage members that are not set; the image carries only the library tags', async () => {
     await createImport(createEvent(), testDeps());
 
     const input = imagebuilder.commandCalls(ImportVmImageCommand)[0].args[0].input;
-    expect(Object.keys(input).sort()).toEqual(['clientToken', 'name', 'platform', 'semanticVersion', 'vmImportTaskId']);
+    expect(Object.keys(input).sort()).toEqual(['clientToken', 'name', 'platform', 'semanticVersion', 'tags', 'vmImportTaskId']);
+    expect(input.tags).toEqual({ ...runtimeTags(), [IMPORT_TASK_TAG_KEY]: TASK_ID });
   });
 
-  test('returns the image ARN, task id and properties hash as physical id, small Data and a Deadline', async () => {
+  test('returns the image ARN, task id and properties hash as physical id, small Data, a Deadline, and waits for the import itself without a wait condition', async () => {
     const result = await createImport(createEvent(props({ TimeoutSeconds: '600' })), testDeps());
 
     expect(result.PhysicalResourceId).toBe(`${IMAGE_ARN}|${TASK_ID}|${propertiesHash(props())}`);
@@ -122,7 +159,23 @@ describe('create', () => {
       PhysicalResourceId: PHYSICAL_ID,
       Data: { ImageArn: IMAGE_ARN, ImageName: 'imported-vm', ImageVersion: '1.0.0', ImportTaskId: TASK_ID },
       Deadline: NOW + 600_000,
+      StartedAt: NOW,
+      Wait: 'import',
     });
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  test('completes at once (Wait none) when WaitForAvailable is false', async () => {
+    const result = await createImport(createEvent(props({ WaitForAvailable: 'false' })), testDeps());
+
+    expect(result.Wait).toBe('none');
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  test('caps the Deadline of a resource that waits itself at 55 minutes (the Provider allows one hour)', async () => {
+    const result = await createImport(createEvent(props({ TimeoutSeconds: '7200' })), testDeps());
+
+    expect(result.Deadline).toBe(NOW + 3300 * 1000);
   });
 
   test('sets the Deadline 3300 seconds ahead when TimeoutSeconds is absent', async () => {
@@ -239,3 +292,170 @@ describe('create', () => {
     expect(error?.message.length).toBeLessThanOrEqual(1000);
   });
 });
+
+describe('create with a wait condition (SignalUrl)', () => {
+  test('starts the poller for the task, named after the task and the wait condition, and completes at once (Wait none)', async () => {
+    const event = createEvent(waitProps({ TimeoutSeconds: '21600' }));
+
+    const result = await createImport(event, testDeps());
+
+    expect(result).toMatchObject({ PhysicalResourceId: physicalIdFor(waitProps()), Wait: 'none' });
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+    const input = sfn.commandCalls(StartExecutionCommand)[0].args[0].input;
+    expect(input.stateMachineArn).toBe(STATE_MACHINE_ARN);
+    expect(input.name).toBe(executionName(TASK_ID, SIGNAL_URL));
+    expect(input.name).toMatch(new RegExp(`^${TASK_ID}-[0-9a-f]{16}$`));
+    expect(JSON.parse(input.input ?? '')).toEqual({
+      Poller: {
+        ImageArn: IMAGE_ARN,
+        ImportTaskId: TASK_ID,
+        StackId: STACK_ID,
+        LogicalResourceId: 'ImportedImage',
+        WaitConditionLogicalId: WAIT_CONDITION_LOGICAL_ID,
+        SignalUrl: SIGNAL_URL,
+        StartedAt: NOW,
+        // The wait condition's own timeout, not the custom resource's hour.
+        Deadline: NOW + 21600 * 1000,
+        PollIntervalSeconds: 15,
+        MaxPollIntervalSeconds: 120,
+      },
+      Polls: 0,
+      Next: 15,
+      Done: false,
+    });
+  });
+
+  test('starts no poller when WaitForAvailable is false', async () => {
+    const result = await createImport(createEvent(waitProps({ WaitForAvailable: 'false' })), testDeps());
+
+    expect(result.Wait).toBe('none');
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  test('cancels the task and the image creation, and fails, when the poller cannot start (nobody would signal)', async () => {
+    sfn.on(StartExecutionCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform: states:StartExecution'));
+
+    const error = await failureOf(createImport(createEvent(waitProps()), testDeps()));
+
+    expect(error.message).toBe(
+      `could not start the poller of VM import ${TASK_ID}: Step Functions StartExecution failed: AccessDeniedException: not authorized to perform: states:StartExecution`,
+    );
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
+    expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test('retries StartExecution through throttling, then completes', async () => {
+    sfn.on(StartExecutionCommand)
+      .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded', 400))
+      .resolves({ executionArn: `arn:aws:states:us-east-1:123456789012:execution:ImportPollerABC123:${TASK_ID}-x`, startDate: new Date(NOW) });
+    const deps = testDeps();
+
+    await expect(createImport(createEvent(waitProps()), deps)).resolves.toMatchObject({ Wait: 'none' });
+
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 2);
+    expect(deps.sleep.mock.calls.map(([ms]) => ms)).toEqual([1000]);
+    expect(ec2).not.toHaveReceivedCommand(CancelImportTaskCommand);
+  });
+
+  test('fails when the poller state machine is not configured, and cancels the task', async () => {
+    await expect(createImport(createEvent(waitProps()), testDeps(NOW, { pollerStateMachineArn: undefined })))
+      .rejects.toThrow(/POLLER_STATE_MACHINE_ARN/);
+
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
+  });
+
+  test('never logs the SignalUrl (presigned)', async () => {
+    const log = jest.spyOn(console, 'log');
+    log.mockClear();
+
+    await createImport(createEvent(waitProps()), testDeps());
+
+    const logged = log.mock.calls.map((args) => args.map(String).join(' ')).join('\n');
+    expect(logged).toContain(TASK_ID);
+    expect(logged).not.toContain('signal-secret');
+  });
+});
+
+describe('create when Image Builder ImportVmImage fails', () => {
+  test('on a 5xx through every retry: cancels the task and answers Wait fail with an id that is no import, so the rollback Delete looks the image up', async () => {
+    imagebuilder.on(ImportVmImageCommand).rejects(awsError('InternalServerException', 'We encountered an internal error.', 500));
+    const deps = testDeps();
+    const event = createEvent();
+
+    const result = await createImport(event, deps);
+
+    expect(imagebuilder).toHaveReceivedCommandTimes(ImportVmImageCommand, 5);
+    const tokens = imagebuilder.commandCalls(ImportVmImageCommand).map((call) => call.args[0].input.clientToken);
+    expect(new Set(tokens)).toEqual(new Set([clientToken(event, 'ImportVmImage')]));
+    expect(deps.sleep.mock.calls.map(([ms]) => ms)).toEqual([1000, 2000, 4000, 8000]);
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
+    expect(result).toEqual({
+      PhysicalResourceId: `queued:ImportedImage:${propertiesHash(props())}`,
+      Wait: 'fail',
+      Failure: expect.stringContaining('Image Builder ImportVmImage failed: InternalServerException: We encountered an internal error.'),
+    });
+    expect(parsePhysicalId(result.PhysicalResourceId)).toBeUndefined();
+    expect(result.Failure).toMatch(/the rollback removes the image if Image Builder made it/);
+  });
+
+  test('on a 5xx after Image Builder made the image: stops its creation (found by its tags)', async () => {
+    imagebuilder.on(ImportVmImageCommand).rejects(awsError('ServiceUnavailableException', 'Service unavailable', 503));
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({
+      imageSummaryList: [{ arn: IMAGE_ARN, state: { status: 'PENDING' }, tags: imageTags() }],
+    });
+
+    const result = await createImport(createEvent(), testDeps());
+
+    expect(result.Wait).toBe('fail');
+    expect(imagebuilder).toHaveReceivedCommandWith(ListImageBuildVersionsCommand, {
+      imageVersionArn: 'arn:aws:imagebuilder:us-east-1:123456789012:image/imported-vm/1.0.0',
+    });
+    expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test('on a 4xx: throws the AWS error at once, cancels the task, and answers no id', async () => {
+    imagebuilder.on(ImportVmImageCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform: imagebuilder:ImportVmImage', 403));
+    const deps = testDeps();
+
+    await expect(createImport(createEvent(), deps))
+      .rejects.toThrow('Image Builder ImportVmImage failed: AccessDeniedException: not authorized to perform: imagebuilder:ImportVmImage');
+
+    expect(imagebuilder).toHaveReceivedCommandTimes(ImportVmImageCommand, 1);
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID, CancelReason: expect.stringMatching(/ImportVmImage failed/) });
+    expect(deps.sleep).not.toHaveBeenCalled();
+  });
+
+  test('retries the clean-up CancelImportTask through throttling (RequestLimitExceeded 503) and then cancels', async () => {
+    imagebuilder.on(ImportVmImageCommand).rejects(awsError('InvalidParameterException', 'The log group does not exist.'));
+    ec2.on(CancelImportTaskCommand)
+      .rejectsOnce(awsError('RequestLimitExceeded', 'Request limit exceeded.', 503))
+      .rejectsOnce(awsError('RequestLimitExceeded', 'Request limit exceeded.', 503))
+      .resolves({ ImportTaskId: TASK_ID, State: 'deleting' });
+    const deps = testDeps();
+
+    await expect(createImport(createEvent(), deps)).rejects.toThrow(/The log group does not exist/);
+
+    expect(ec2).toHaveReceivedCommandTimes(CancelImportTaskCommand, 3);
+    expect(deps.sleep.mock.calls.map(([ms]) => ms)).toEqual([1000, 2000]);
+  });
+});
+
+describe('create of a queued import (the account import quota is full)', () => {
+  test.each(['ResourceCountLimitExceeded', 'ResourceLimitExceeded'])(
+    'answers Wait queue with a queued id when ImportImage says %s, and registers nothing', async (code) => {
+      ec2.on(ImportImageCommand).rejects(awsError(code, 'You have reached the maximum number of concurrent import tasks.'));
+
+      const result = await createImport(createEvent(props({ TimeoutSeconds: '600' })), testDeps());
+
+      expect(result).toEqual({
+        PhysicalResourceId: `queued:ImportedImage:${propertiesHash(props())}`,
+        Wait: 'queue',
+        StartedAt: NOW,
+        Deadline: NOW + 600_000,
+      });
+      expect(ec2).toHaveReceivedCommandTimes(ImportImageCommand, 1);
+      expect(imagebuilder).not.toHaveReceivedCommand(ImportVmImageCommand);
+      expect(sfn.calls()).toHaveLength(0);
+    });
+});
+

@@ -1,3 +1,4 @@
+import { DescribeStackResourceCommand } from '@aws-sdk/client-cloudformation';
 import {
   CancelImportTaskCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeImportImageTasksCommand, EC2Client,
   ImportImageTask,
@@ -8,13 +9,14 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  AMI, awsError, IMAGE_ARN, isCompleteEvent, LOGICAL_ID, NOW, PHYSICAL_ID, props, STACK_ID, TASK_ID, testDeps,
+  AMI, awsError, failureOf, IMAGE_ARN, isCompleteEvent, LOGICAL_ID, mockStackServices, NOW, PHYSICAL_ID, props, STACK_ID, TASK_ID, testDeps,
 } from './fixtures';
-import { CLEANUP_DELETE_RETRY_DELAYS_MS, isComplete } from '../../../src/handlers/import-image/is-complete';
+import { isComplete } from '../../../src/handlers/import-image/is-complete';
 import { expectValidRequests } from '../../support/api-model';
 
 const ec2 = mockClient(EC2Client);
 const imagebuilder = mockClient(ImagebuilderClient);
+const { cloudformation } = mockStackServices();
 
 const activeTask: ImportImageTask = { ImportTaskId: TASK_ID, Status: 'active', StatusMessage: 'converting', Progress: '42' };
 const completedTask: ImportImageTask = { ImportTaskId: TASK_ID, Status: 'completed', ImageId: AMI };
@@ -46,11 +48,8 @@ function failedResponse(error: Error): string {
   });
 }
 
-async function pollError(event = isCompleteEvent()): Promise<Error> {
-  return isComplete(event, testDeps()).then(
-    (result) => { throw new Error(`expected a failure, got ${JSON.stringify(result)}`); },
-    (err: Error) => err,
-  );
+async function pollError(event = isCompleteEvent(), deps = testDeps()): Promise<Error> {
+  return failureOf(isComplete(event, deps));
 }
 
 let log: jest.SpyInstance;
@@ -64,7 +63,7 @@ beforeEach(() => {
   imagebuilder.reset();
   givenTask(activeTask);
   givenImage(pendingImage);
-  // Only the clean-up of a failed replacement calls these.
+  // Only the clean-up of a failed replacement, or of an abandoned wait, calls these.
   ec2.on(CancelImportTaskCommand).resolves({ ImportTaskId: TASK_ID, State: 'deleting' });
   ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: AMI, BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: 'snap-0000000000000000a' } }] }] });
   ec2.on(DeregisterImageCommand).resolves({});
@@ -241,7 +240,8 @@ describe('isComplete', () => {
     expect(error.message).toContain('"converting", 42% done');
     expect(error.message).toContain('image PENDING');
     expect(error.message).toMatch(/cancelled by the rollback/);
-    expect(error.message).toContain('increase `timeout` (at most 55 minutes) or set `waitForAvailable: false`');
+    // Longer imports wait through a wait condition (up to 12 hours), not through this resource.
+    expect(error.message).toContain('raise `timeout` (up to 12 hours: the deployment then waits through a wait condition)');
     expect(error.message).not.toContain('timeoutSeconds');
   });
 
@@ -284,69 +284,48 @@ describe('isComplete', () => {
 });
 
 describe('isComplete after an Update that started a new import (replacement)', () => {
-  test('removes the new import when it times out: cancels the task and the image creation, deletes the image', async () => {
+  // The failed update's id stays the resource's (aws/aws-cdk#13527): the rollback answers the
+  // original import's id and CloudFormation's Delete of the new id removes it once Image Builder
+  // lets it. isComplete only stops the import at once, so that nothing runs on for hours.
+  test('cancels the new import\'s task and image creation when it times out, and leaves the removal to the Delete', async () => {
     const error = await pollError(replacementEvent(props(), { Deadline: NOW - 1 }));
 
     expect(error.message).toMatch(/did not make .* AVAILABLE within 3300 seconds/);
-    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID, CancelReason: "the update's new import failed" });
     expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
-    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
   });
 
-  test('removes the image of a failed import task, and accepts NewImport as a string', async () => {
+  test('stops a failed import task and reports its message, and accepts NewImport as a string', async () => {
     givenTask({ ImportTaskId: TASK_ID, Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files' });
     givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'Import failed' } });
 
     const error = await pollError(replacementEvent(props(), { NewImport: 'true' }));
 
     expect(error.message).toBe(`VM import ${TASK_ID} failed: ClientError: Unknown OS / Missing OS files`);
-    expect(cleanUpCalls()).toEqual(['DeleteImageCommand']);
+    expect(cleanUpCalls()).toEqual(['CancelImportTaskCommand', 'CancelImageCreationCommand']);
   });
 
-  test('removes the AMI and snapshots of a completed task whose image FAILED, the image last', async () => {
+  test('removes nothing of a failed replacement in isComplete: no DeleteImage, DeregisterImage or DeleteSnapshot', async () => {
     givenTask({ ...completedTask, SnapshotDetails: [{ SnapshotId: 'snap-0000000000000000a' }] });
     givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'could not register the AMI' } });
 
     await pollError(replacementEvent());
 
-    expect(cleanUpCalls()).toEqual(['DescribeImagesCommand', 'DeregisterImageCommand', 'DeleteSnapshotCommand', 'DeleteImageCommand']);
+    expect(cleanUpCalls().filter((name) => !name.startsWith('Cancel'))).toEqual([]);
   });
 
-  test('keeps the snapshots with RemovalPolicy snapshot, and everything with retain', async () => {
-    givenTask(completedTask);
-    givenImage({ arn: IMAGE_ARN, state: { status: 'FAILED', reason: 'could not register the AMI' } });
-
-    await pollError(replacementEvent(props({ RemovalPolicy: 'snapshot' })));
-    expect(cleanUpCalls()).toEqual(['DescribeImagesCommand', 'DeregisterImageCommand', 'DeleteImageCommand']);
-
-    ec2.resetHistory();
-    imagebuilder.resetHistory();
-    await pollError(replacementEvent(props({ RemovalPolicy: 'retain' })));
-    expect(cleanUpCalls()).toEqual([]);
-  });
-
-  test('still reports the import failure when the clean-up fails, and logs what is left', async () => {
+  test('still reports the import failure when cancelling fails, and logs it', async () => {
     givenImage({ arn: IMAGE_ARN, state: { status: 'CANCELLED', reason: 'cancelled' } });
-    givenTask(completedTask);
-    ec2.on(DeregisterImageCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+    ec2.on(CancelImportTaskCommand).rejects(awsError('UnauthorizedOperation', 'You are not authorized to perform this operation.'));
+    imagebuilder.on(CancelImageCreationCommand).rejects(awsError('AccessDeniedException', 'not authorized', 403));
 
     const error = await pollError(replacementEvent());
 
     expect(error.message).toBe(`Image Builder image ${IMAGE_ARN} is CANCELLED: cancelled`);
-    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
     const logged = log.mock.calls.map((args) => args.join(' ')).join('\n');
-    expect(logged).toContain(`could not clean up the failed update's import ${TASK_ID}`);
-    expect(logged).toContain(`still to clean up: AMI ${AMI}; snapshots snap-0000000000000000a`);
-  });
-
-  test('retries DeleteImage only briefly, to stay inside the function timeout', async () => {
-    imagebuilder.on(DeleteImageCommand).rejects(awsError('ResourceDependencyException', 'The image is being built.'));
-    const deps = testDeps();
-
-    await expect(isComplete(replacementEvent(props(), { Deadline: NOW - 1 }), deps)).rejects.toThrow(/did not make/);
-
-    expect(deps.sleep.mock.calls.map(([ms]) => ms)).toEqual(CLEANUP_DELETE_RETRY_DELAYS_MS);
-    expect(CLEANUP_DELETE_RETRY_DELAYS_MS.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20_000);
+    expect(logged).toContain(`could not cancel VM import ${TASK_ID}: UnauthorizedOperation`);
+    expect(logged).toContain(`could not cancel ${IMAGE_ARN}`);
   });
 
   test('does not clean up while the import is still running, or on a transient polling error', async () => {
@@ -365,5 +344,84 @@ describe('isComplete after an Update that started a new import (replacement)', (
     await expect(isComplete(event, testDeps())).rejects.toThrow(/did not make/);
 
     expect(cleanUpCalls()).toEqual([]);
+  });
+});
+
+describe('isComplete by what onEvent asked to wait for (Wait)', () => {
+  test('completes at once, with no call, for Wait none (a wait condition follows the import)', async () => {
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'none' }), testDeps())).resolves.toEqual({ IsComplete: true });
+
+    expect([...ec2.calls(), ...imagebuilder.calls(), ...cloudformation.calls()]).toHaveLength(0);
+  });
+
+  test('fails with the Failure onEvent recorded for Wait fail, with no call, so the rollback Delete cleans up', async () => {
+    const failure = 'Image Builder ImportVmImage failed: InternalServerException: boom; the VM import was cancelled';
+
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'fail', Failure: failure, PhysicalResourceId: 'queued:ImportedImage:0123456789abcdef' }), testDeps()))
+      .rejects.toThrow(failure);
+    expect([...ec2.calls(), ...imagebuilder.calls()]).toHaveLength(0);
+  });
+
+  test('polls the import for Wait import, as for events of older versions that carry no Wait', async () => {
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'import' }), testDeps())).resolves.toEqual({ IsComplete: false });
+
+    expect(ec2).toHaveReceivedCommandWith(DescribeImportImageTasksCommand, { ImportTaskIds: [TASK_ID] });
+    expect(imagebuilder).toHaveReceivedCommandWith(GetImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+  });
+
+  test('rejects an unknown Wait', async () => {
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'later' as never }), testDeps())).rejects.toThrow('unknown Wait "later"');
+  });
+});
+
+describe('isComplete when CloudFormation no longer waits for the Create', () => {
+  function stackResource(status: string) {
+    return {
+      StackResourceDetail: { LogicalResourceId: LOGICAL_ID, ResourceType: 'Custom::VmImportImage', ResourceStatus: status as never, LastUpdatedTimestamp: new Date(NOW) },
+    };
+  }
+
+  test('cancels its own import and stops with an error when the resource is DELETE_IN_PROGRESS about a minute into the wait', async () => {
+    cloudformation.on(DescribeStackResourceCommand).resolves(stackResource('DELETE_IN_PROGRESS'));
+
+    const error = await pollError(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + 61_000));
+
+    expect(error.message).toBe('CloudFormation no longer waits for this resource: the wait stopped and its import was cancelled');
+    expect(cloudformation).toHaveReceivedCommandWith(DescribeStackResourceCommand, { StackName: STACK_ID, LogicalResourceId: LOGICAL_ID });
+    expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID, CancelReason: 'CloudFormation stopped waiting for it' });
+    expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+  });
+
+  test('stops when the stack itself is gone', async () => {
+    cloudformation.on(DescribeStackResourceCommand).rejects(awsError('ValidationError', `Stack with id ${STACK_ID} does not exist`));
+
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + 61_000))).rejects.toThrow(/no longer waits/);
+  });
+
+  test.each(['CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS'])('keeps polling while the resource is %s', async (status) => {
+    cloudformation.on(DescribeStackResourceCommand).resolves(stackResource(status));
+
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + 61_000))).resolves.toEqual({ IsComplete: false });
+
+    expect(cloudformation).toHaveReceivedCommandTimes(DescribeStackResourceCommand, 1);
+    expect(ec2).not.toHaveReceivedCommand(CancelImportTaskCommand);
+  });
+
+  test('keeps polling when CloudFormation cannot be asked (access denied): only a clear answer stops the wait', async () => {
+    cloudformation.on(DescribeStackResourceCommand).rejects(awsError('AccessDenied', 'not authorized to perform: cloudformation:DescribeStackResource', 403));
+
+    await expect(isComplete(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + 61_000))).resolves.toEqual({ IsComplete: false });
+    expect(ec2).not.toHaveReceivedCommand(CancelImportTaskCommand);
+  });
+
+  test('asks CloudFormation only about once a minute, not on every 15-second poll', async () => {
+    for (const elapsed of [15_000, 30_000, 45_000]) {
+      await isComplete(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + elapsed));
+    }
+    expect(cloudformation).not.toHaveReceivedCommand(DescribeStackResourceCommand);
+
+    await isComplete(isCompleteEvent(props(), { Wait: 'import', StartedAt: NOW }), testDeps(NOW + 60_000));
+    expect(cloudformation).toHaveReceivedCommandTimes(DescribeStackResourceCommand, 1);
   });
 });

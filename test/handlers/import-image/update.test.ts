@@ -1,13 +1,18 @@
-import { EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
 import {
-  GetImageCommand, ImagebuilderClient, ImportVmImageCommand, TagResourceCommand, UntagResourceCommand,
+  GetImageCommand, ImageStatus, ImagebuilderClient, ImportVmImageCommand, ListImageBuildVersionsCommand, TagResourceCommand, UntagResourceCommand,
 } from '@aws-sdk/client-imagebuilder';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  AMI, awsError, IMAGE_ARN, LEGACY_PHYSICAL_ID, NOW, PHYSICAL_ID, physicalIdFor, props, TASK_ID, testDeps, updateEvent,
+  afterOnEvent, AMI, awsError, failureOf, IMAGE_ARN, imageTags, LEGACY_PHYSICAL_ID, mockStackServices, NOW, PHYSICAL_ID, physicalIdFor, props,
+  SIGNAL_URL, STACK_ID, TASK_ID, testDeps, updateEvent, waitProps,
 } from './fixtures';
 import { propertiesHash } from '../../../src/handlers/import-image/common';
+import { isComplete } from '../../../src/handlers/import-image/is-complete';
+import { onEvent } from '../../../src/handlers/import-image/on-event';
 import { updateImport } from '../../../src/handlers/import-image/update';
 import { clientToken } from '../../../src/handlers/shared/util';
 import { expectValidRequests } from '../../support/api-model';
@@ -22,6 +27,7 @@ function newPhysicalId(p: Parameters<typeof propertiesHash>[0]): string {
 
 const ec2 = mockClient(EC2Client);
 const imagebuilder = mockClient(ImagebuilderClient);
+const { sfn, cloudformation } = mockStackServices();
 
 beforeAll(() => {
   jest.spyOn(console, 'log').mockImplementation(() => undefined);
@@ -35,6 +41,9 @@ beforeEach(() => {
   imagebuilder.on(GetImageCommand).resolves({ image: { arn: IMAGE_ARN, state: { status: 'BUILDING' } } });
   imagebuilder.on(TagResourceCommand).resolves({});
   imagebuilder.on(UntagResourceCommand).resolves({});
+  // The look-up for a live import made from the new properties finds none unless a test says so.
+  imagebuilder.on(ListImageBuildVersionsCommand).resolves({ imageSummaryList: [] });
+  ec2.on(DescribeImportImageTasksCommand).resolves({ ImportImageTasks: [] });
 });
 
 afterEach(() => {
@@ -72,13 +81,15 @@ describe('update', () => {
     expect(imagebuilder).not.toHaveReceivedCommand(UntagResourceCommand);
   });
 
-  test('returns the same Data and a new Deadline for an in-place update', async () => {
+  test('returns the same Data and a new Deadline for an in-place update, and waits for an import still BUILDING when no wait condition follows it', async () => {
     const result = await updateImport(updateEvent(props(), props({ TimeoutSeconds: '900' })), testDeps());
 
     expect(result).toEqual({
       PhysicalResourceId: PHYSICAL_ID,
       Data: { ImageArn: IMAGE_ARN, ImageName: 'imported-vm', ImageVersion: '1.0.0', ImportTaskId: TASK_ID },
       Deadline: NOW + 900_000,
+      StartedAt: NOW,
+      Wait: 'import',
     });
   });
 
@@ -194,10 +205,10 @@ describe('update', () => {
   });
 
   test('fails with the AWS code and message when GetImage is rejected', async () => {
-    imagebuilder.on(GetImageCommand).rejects(awsError('ResourceNotFoundException', 'The image cannot be found.', 404));
+    imagebuilder.on(GetImageCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform: imagebuilder:GetImage', 403));
 
     await expect(updateImport(updateEvent(props(), props({ TimeoutSeconds: '900' })), testDeps()))
-      .rejects.toThrow(`Image Builder GetImage failed for ${IMAGE_ARN}: ResourceNotFoundException: The image cannot be found.`);
+      .rejects.toThrow(`Image Builder GetImage failed for ${IMAGE_ARN}: AccessDeniedException: not authorized to perform: imagebuilder:GetImage`);
   });
 
   test('treats tags named like Object properties as ordinary tags', async () => {
@@ -205,6 +216,146 @@ describe('update', () => {
 
     expect(imagebuilder).toHaveReceivedCommandWith(UntagResourceCommand, { resourceArn: IMAGE_ARN, tagKeys: ['constructor'] });
     expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: IMAGE_ARN, tags: { toString: 'b' } });
+  });
+});
+
+describe('update in place never waits for an import that finished', () => {
+  test.each(['DEPRECATED', 'DISABLED'] as ImageStatus[])('completes with the AMI of an image %s (lifecycle policies do that), Wait none', async (status) => {
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } },
+    });
+    const event = updateEvent(props({ Tags: { a: '1' } }), props({ Tags: { a: '2' } }));
+
+    const result = await onEvent(event, testDeps());
+
+    expect(result).toMatchObject({ PhysicalResourceId: PHYSICAL_ID, Wait: 'none', Data: { ImageId: AMI } });
+    ec2.resetHistory();
+    imagebuilder.resetHistory();
+    await expect(isComplete(afterOnEvent(event, result), testDeps())).resolves.toEqual({ IsComplete: true });
+    expect(ec2.calls()).toHaveLength(0);
+    expect(imagebuilder.calls()).toHaveLength(0);
+  });
+
+  test('completes an AVAILABLE image at once even without a wait condition', async () => {
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } },
+    });
+
+    const result = await updateImport(updateEvent(props(), props({ TimeoutSeconds: '900' })), testDeps());
+
+    expect(result).toMatchObject({ Wait: 'none', Data: { ImageId: AMI } });
+  });
+
+  test('fails with a message that says the image is gone when it was deleted outside CloudFormation', async () => {
+    imagebuilder.on(GetImageCommand).rejects(awsError('ResourceNotFoundException', 'The image cannot be found.', 404));
+
+    const error = await failureOf(updateImport(updateEvent(props({ Tags: { a: '1' } }), props({ Tags: { a: '2' } })), testDeps()));
+
+    expect(error.message).toBe(
+      `Image Builder image ${IMAGE_ARN} no longer exists (deleted outside CloudFormation?), so this resource cannot be updated in place. ` +
+      'Change imageVersion to import the VM again, or remove the resource from the stack',
+    );
+    expect(cloudformation).toHaveReceivedCommandWith(DescribeStacksCommand, { StackName: STACK_ID });
+    expect(imagebuilder).not.toHaveReceivedCommand(TagResourceCommand);
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+  });
+
+  test('succeeds without polling when the image is gone and the stack is rolling back (UPDATE_ROLLBACK_IN_PROGRESS)', async () => {
+    imagebuilder.on(GetImageCommand).rejects(awsError('ResourceNotFoundException', 'The image cannot be found.', 404));
+    cloudformation.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackId: STACK_ID, StackName: 'my-stack', StackStatus: 'UPDATE_ROLLBACK_IN_PROGRESS', CreationTime: new Date(NOW) }],
+    });
+    const event = updateEvent(props({ Tags: { a: '2' } }), props({ Tags: { a: '1' } }));
+
+    const result = await onEvent(event, testDeps());
+
+    expect(result).toEqual({
+      PhysicalResourceId: PHYSICAL_ID,
+      Data: { ImageArn: IMAGE_ARN, ImageName: 'imported-vm', ImageVersion: '1.0.0', ImportTaskId: TASK_ID },
+      Wait: 'none',
+    });
+    ec2.resetHistory();
+    imagebuilder.resetHistory();
+    await expect(isComplete(afterOnEvent(event, result), testDeps())).resolves.toEqual({ IsComplete: true });
+    expect([...ec2.calls(), ...imagebuilder.calls()]).toHaveLength(0);
+  });
+
+  test('starts a poller for the same import when the wait condition changed (a new timeout), and does not wait itself', async () => {
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } },
+    });
+    const newSignalUrl = SIGNAL_URL.replace('SignalABC', 'SignalDEF');
+    const old = waitProps();
+    const event = updateEvent(old, waitProps({ SignalUrl: newSignalUrl, TimeoutSeconds: '7200' }), physicalIdFor(old));
+
+    const result = await updateImport(event, testDeps());
+
+    expect(result).toMatchObject({ PhysicalResourceId: physicalIdFor(old), Wait: 'none' });
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+    const state = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input ?? '');
+    expect(state.Poller).toMatchObject({ ImportTaskId: TASK_ID, ImageArn: IMAGE_ARN, SignalUrl: newSignalUrl, Deadline: NOW + 7200 * 1000 });
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+  });
+
+  test('starts no poller when the wait condition is the same', async () => {
+    const old = waitProps({ Tags: { a: '1' } });
+
+    await updateImport(updateEvent(old, waitProps({ Tags: { a: '2' } }), physicalIdFor(old)), testDeps());
+
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+});
+
+describe('the rollback of a failed replacing update', () => {
+  const original = props({ Tags: { stage: 'one' } });
+  const failed = props({ ImageVersion: '2.0.0', Tags: { stage: 'two' } });
+  /** The id the failed update answered: CloudFormation keeps it (aws/aws-cdk#13527). */
+  const failedId = `${NEW_IMAGE_ARN}|${NEW_TASK_ID}|${propertiesHash(failed)}`;
+  const originalSummary = { arn: IMAGE_ARN, state: { status: 'AVAILABLE' as const }, tags: imageTags(original) };
+
+  test('answers the original import\'s id on the rollback of a failed replacement that arrives with the new id', async () => {
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({ imageSummaryList: [originalSummary] });
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } },
+    });
+
+    const result = await updateImport(updateEvent(failed, original, failedId), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(physicalIdFor(original));
+    expect(result).toMatchObject({ Wait: 'none', Data: { ImageArn: IMAGE_ARN, ImportTaskId: TASK_ID, ImageId: AMI } });
+    expect(result.NewImport).toBeUndefined();
+    expect(imagebuilder).toHaveReceivedCommandWith(ListImageBuildVersionsCommand, {
+      imageVersionArn: 'arn:aws:imagebuilder:us-east-1:123456789012:image/imported-vm/1.0.0',
+    });
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(ImportVmImageCommand);
+    // The original import keeps its own tags: the failed update's are not its.
+    expect(imagebuilder).not.toHaveReceivedCommand(TagResourceCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(UntagResourceCommand);
+  });
+
+  test('updates in place, with no ImportImage, on the rollback of a failed replacement that arrives with the old id', async () => {
+    const result = await updateImport(updateEvent(failed, original, physicalIdFor(original)), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(physicalIdFor(original));
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(ListImageBuildVersionsCommand);
+  });
+
+  test.each([
+    ['FAILED', { ...originalSummary, state: { status: 'FAILED' as const } }],
+    ['CANCELLED', { ...originalSummary, state: { status: 'CANCELLED' as const } }],
+    ['of another logical id', { ...originalSummary, tags: imageTags(original, TASK_ID, { 'cdk-vm-import-export:logical-id': 'OtherImage' }) }],
+    ['of another stack', { ...originalSummary, tags: imageTags(original, TASK_ID, { 'cdk-vm-import-export:stack-id': STACK_ID.replace('my-stack', 'other-stack') }) }],
+    ['made from other properties', { ...originalSummary, tags: imageTags(failed) }],
+  ])('starts a new import rather than answer an image %s', async (_label, summary) => {
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({ imageSummaryList: [summary] });
+
+    const result = await updateImport(updateEvent(failed, original, failedId), testDeps());
+
+    expect(result.NewImport).toBe(true);
+    expect(result.PhysicalResourceId).toBe(newPhysicalId(original));
+    expect(ec2).toHaveReceivedCommandTimes(ImportImageCommand, 1);
   });
 });
 
