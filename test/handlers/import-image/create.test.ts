@@ -344,6 +344,15 @@ describe('create with a wait condition (SignalUrl)', () => {
     expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
   });
 
+  test('carries on, cancelling nothing, when the poller of this import and wait condition was started already (a redelivered Create)', async () => {
+    sfn.on(StartExecutionCommand).rejects(awsError('ExecutionAlreadyExists', `Execution Already Exists: 'arn:aws:states:us-east-1:123456789012:execution:ImportPollerABC123:${TASK_ID}-x'`));
+
+    await expect(createImport(createEvent(waitProps()), testDeps())).resolves.toMatchObject({ PhysicalResourceId: physicalIdFor(waitProps()), Wait: 'none' });
+
+    expect(ec2).not.toHaveReceivedCommand(CancelImportTaskCommand);
+    expect(imagebuilder).not.toHaveReceivedCommand(CancelImageCreationCommand);
+  });
+
   test('retries StartExecution through throttling, then completes', async () => {
     sfn.on(StartExecutionCommand)
       .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded', 400))
