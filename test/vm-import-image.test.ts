@@ -530,7 +530,7 @@ describe('IAM', () => {
     expect(actionsOf(stmts)).toEqual([
       'cloudformation:DescribeStackResource', 'ec2:CancelImportTask', 'ec2:CreateTags', 'ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:DescribeImages',
       'ec2:DescribeImportImageTasks', 'ec2:ImportImage', 'iam:GetRole', 'iam:PassRole', 'imagebuilder:CancelImageCreation', 'imagebuilder:DeleteImage', 'imagebuilder:GetImage',
-      'imagebuilder:ImportVmImage', 'imagebuilder:ListImageBuildVersions', 'imagebuilder:ListImageRecipes', 'imagebuilder:TagResource', 'imagebuilder:UntagResource',
+      'imagebuilder:ImportVmImage', 'imagebuilder:ListImageBuildVersions', 'imagebuilder:ListImageRecipes', 'imagebuilder:TagResource',
       'logs:CreateLogStream', 'logs:PutLogEvents', 'states:StartExecution',
     ]);
     // It may delete only images this stack tagged, read only its own stack, and start only the stack's poller.

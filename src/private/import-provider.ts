@@ -180,8 +180,9 @@ export class VmImportProvider extends Construct {
         }));
       }
       role.addToPrincipalPolicy(new iam.PolicyStatement({
-        // ImportVmImage with tags also authorizes TagResource.
-        actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', 'imagebuilder:UntagResource'],
+        // ImportVmImage with tags also authorizes TagResource. Only onEvent changes tags
+        // afterwards (in-place updates), so only it may remove them.
+        actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', ...(role === this.onEventRole ? ['imagebuilder:UntagResource'] : [])],
         resources: [imageArnPattern],
       }));
       role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [serviceRole.roleArn] }));
