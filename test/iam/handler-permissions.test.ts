@@ -7,7 +7,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { HandlerRole, outcomeMismatch, runDistributionLifecycles, runImportLifecycles, ScenarioResult, Step, SUCCEEDS } from './lifecycles';
+import {
+  FUNCTION_DESCRIPTIONS, HandlerRole, outcomeMismatch, runDistributionLifecycles, runImportLifecycles, ScenarioResult, Step, SUCCEEDS,
+} from './lifecycles';
 import { DB_SNAPSHOT, NIGHTLY, NIGHTLY_LAUNCH_TEMPLATE, NIGHTLY_RENAMED, WEB_IMAGE } from './stacks';
 import { OWNER_TAG_KEY } from '../../src/private/handler-provider';
 import {
@@ -19,8 +21,8 @@ jest.setTimeout(60_000);
 
 /** The Lambda function each handler role belongs to, by its description. */
 const FUNCTION_OF: Record<HandlerRole, string> = {
-  'import onEvent': 'starts, updates and deletes VM imports',
-  'import isComplete': 'polls VM imports',
+  'import onEvent': FUNCTION_DESCRIPTIONS.onEvent,
+  'import isComplete': FUNCTION_DESCRIPTIONS.isComplete,
   'distribution onEvent': 'Image Builder distribution configurations',
 };
 
@@ -209,6 +211,64 @@ describe('the issue\'s examples: removing one permission of src/private/*-provid
       if (!outcome.allowed) denied.push(describeCheck(check));
     }
     expect(denied.length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * What the long-wait lifecycle added (the poller, the stack checks, tag look-ups, the
+ * read step, queued imports): each call is made by the role the design gives it, and
+ * dropping the statement that grants it denies that call. The generic load-bearing
+ * check covers every statement; this names the new ones.
+ */
+describe('the long-wait lifecycle\'s calls', () => {
+  const NEW_CALLS: Array<[HandlerRole, string, string]> = [
+    ['import onEvent', 'states:StartExecution', 'StartExecution'],
+    ['import onEvent', 'states:ListExecutions', 'ListExecutions'],
+    ['import onEvent', 'states:StopExecution', 'StopExecution'],
+    ['import onEvent', 'cloudformation:DescribeStacks', 'DescribeStacks'],
+    ['import onEvent', 'imagebuilder:ListImageBuildVersions', 'ListImageBuildVersions'],
+    ['import onEvent', 'imagebuilder:ListImageRecipes', 'ListImageRecipes'],
+    ['import isComplete', 'cloudformation:DescribeStackResource', 'DescribeStackResource'],
+    ['import isComplete', 'states:StartExecution', 'StartExecution'],
+    ['import isComplete', 'ec2:ImportImage', 'ImportImage'],
+    ['import isComplete', 'ec2:CreateTags', 'ImportImage'],
+    ['import isComplete', 'iam:PassRole', 'ImportImage'],
+    ['import isComplete', 'imagebuilder:ImportVmImage', 'ImportVmImage'],
+    ['import isComplete', 'imagebuilder:TagResource', 'ImportVmImage'],
+    ['import onEvent', 'iam:GetRole', 'ImportVmImage'],
+    ['import isComplete', 'iam:GetRole', 'ImportVmImage'],
+    ['import isComplete', 'imagebuilder:ListImageBuildVersions', 'ListImageBuildVersions'],
+    ['import isComplete', 'imagebuilder:ListImageRecipes', 'ListImageRecipes'],
+    ['import isComplete', 'ec2:DeregisterImage', 'DeregisterImage'],
+    ['import isComplete', 'ec2:DeleteSnapshot', 'DeleteSnapshot'],
+  ];
+
+  test.each(NEW_CALLS)('%s: %s (%s) is allowed, and denied without each statement that grants it', async (role, action, operation) => {
+    const checks = dedupe(allowedChecksOf(role)).filter((c) => c.request.action === action && c.request.call.endsWith(`:${operation}`));
+    expect(checks.length).toBeGreaterThan(0);
+    for (const check of checks) {
+      expect([describeCheck(check), await simulateAs(role, check.step.deployment, check.request)])
+        .toEqual([describeCheck(check), { allowed: true, result: 'Allowed' }]);
+    }
+    const granting = [...new Map(statementsOf(role).filter((s) => asList(s.Action).includes(action)).map((s) => [keyOf(s), s])).keys()];
+    expect(granting.length).toBeGreaterThan(0);
+    for (const key of granting) {
+      const drop = (policies: NamedPolicy[]) => mapStatements(policies, (t) => (keyOf(t) === key ? undefined : t));
+      const denied: string[] = [];
+      for (const check of checks) {
+        const outcome = await simulateAs(role, check.step.deployment, check.request, drop(policiesOf(check.step.deployment, role)));
+        if (!outcome.allowed) denied.push(describeCheck(check));
+      }
+      expect([key, denied.length > 0]).toEqual([key, true]);
+    }
+  });
+
+  test('the poller signalled its wait conditions through the fake\'s handles (presigned PUTs, no IAM request)', () => {
+    const attempts = scenarios[0].fake.signalAttempts;
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(attempts.filter((a) => a.method !== 'PUT' || a.status !== 200)).toEqual([]);
+    const signals = [...scenarios[0].fake.signals.values()].flat().map((s) => s.Status);
+    expect(new Set(signals)).toEqual(new Set(['SUCCESS', 'FAILURE']));
   });
 });
 

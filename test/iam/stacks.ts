@@ -12,7 +12,7 @@ import {
 } from '../../src';
 import { Deployment } from '../support/iam';
 
-/** 1: first deploy; 2: tags changed; 3: replaced (new version / new name); 4: the first construct left the stack. */
+/** 1: first deploy; 2: tags changed; 3: replaced (new versions / new name); 4: the first construct left the stack. */
 export type Stage = 1 | 2 | 3 | 4;
 
 const tags = (stage: Stage): Record<string, string> => (stage === 1 ? { team: 'platform', stage: 'test' } : { team: 'platform', owner: 'iam-test' });
@@ -45,6 +45,8 @@ export function importStack(stage: Stage): { stack: Stack; deployment: Deploymen
   }
   new VmImportImage(stack, 'Db', {
     imageName: DB_IMAGE,
+    // Replaced too at stage 3: its image was deleted outside CloudFormation (lifecycles.ts).
+    imageVersion: stage >= 3 ? '1.0.1' : '1.0.0',
     disks: [DiskImage.fromSnapshot(DB_SNAPSHOT)],
     serviceRole: dbRole,
     platform: Platform.WINDOWS,

