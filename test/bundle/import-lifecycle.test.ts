@@ -698,20 +698,21 @@ describe('creates over the wire', () => {
     expectClean();
   });
 
-  test('the poller cannot start: the task and the image creation are cancelled, and the Create fails with the reason', async () => {
+  test('the poller cannot start: the task and the image creation are cancelled, the Create fails with an id of its own, and its Delete removes the image', async () => {
     fake.failNext({ service: 'sfn', operations: ['StartExecution'], code: 'AccessDeniedException', message: 'not authorized to perform: states:StartExecution' });
-    const err = await failure(onEvent(event('Create', waited('Wait1'))));
+    const create = event('Create', waited('Wait1'));
+    const started = await onEvent(create);
+    expect(started).toMatchObject({ PhysicalResourceId: expect.stringMatching(/^queued:/), Wait: 'fail' });
+    const err = await failure(poll(isCompleteEvent(create, started)));
     expect(err.message).toContain('could not start the poller');
     expect(err.message).toContain('AccessDeniedException');
     const task = [...fake.importTasks.values()][0];
     expect(task.cancelled).toBe(true);
     expect(fake.callsOf('CancelImageCreation')).toHaveLength(1);
     expect(fake.executions.size).toBe(0);
-    // A known gap: the thrown error gives the framework's CREATE_FAILED marker, whose Delete makes no
-    // call, so the cancelled image (no AMI, no snapshots) stays in Image Builder.
-    const [image] = [...fake.images.values()];
-    expect(image.cancelled).toBe(true);
-    expectClean({ images: [image.arn] });
+    // The framework reports FAILED with that id; CloudFormation's Delete of it finds the image by its tags.
+    await run(event('Delete', waited('Wait1'), { physicalResourceId: started.PhysicalResourceId }), 12);
+    expectClean();
   });
 
   test('a replacing update that keeps name and version makes build 2; the old import\'s Delete removes build 1 only', async () => {

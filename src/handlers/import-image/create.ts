@@ -88,9 +88,10 @@ export async function finishStart(request: ImportRequest, importTaskId: string, 
       await startPoller(pollerInput(request, ids, props, startedAt), deps);
     } catch (err) {
       // Nobody would signal the wait condition: stop the import now rather than after the timeout.
+      // The image exists: fail with an id of our own, so that the Delete that follows removes it.
       await cancelQuietly(importTaskId, 'the poller of the import could not start', deps);
       await cancelImageQuietly(imageArn, request, deps);
-      throw err;
+      throw new AmbiguousRegistration(`${errorMessage(err)}; the VM import was cancelled, and the rollback removes its image`);
     }
   }
   return {
@@ -154,8 +155,9 @@ export function importImageInput(props: VmImportImageProperties, token: string, 
 }
 
 /**
- * The answer to ImportVmImage was lost (a 5xx or throttling through every retry):
- * the image may exist. The resource must then fail with an id of its own, so that
+ * A failure after which an image may exist: the answer to ImportVmImage was lost
+ * (a 5xx or throttling through every retry), or the poller could not start after
+ * the image was made. The resource must then fail with an id of its own, so that
  * the Delete CloudFormation sends finds the image by its tags and removes it once
  * Image Builder lets it (the framework's CREATE_FAILED marker would get no clean-up).
  */

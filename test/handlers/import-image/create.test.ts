@@ -332,14 +332,18 @@ describe('create with a wait condition (SignalUrl)', () => {
     expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
   });
 
-  test('cancels the task and the image creation, and fails, when the poller cannot start (nobody would signal)', async () => {
+  test('cancels the task and the image creation, and fails with an id of its own, when the poller cannot start (nobody would signal)', async () => {
     sfn.on(StartExecutionCommand).rejects(awsError('AccessDeniedException', 'not authorized to perform: states:StartExecution'));
 
-    const error = await failureOf(createImport(createEvent(waitProps()), testDeps()));
+    const result = await createImport(createEvent(waitProps()), testDeps());
 
-    expect(error.message).toBe(
-      `could not start the poller of VM import ${TASK_ID}: Step Functions StartExecution failed: AccessDeniedException: not authorized to perform: states:StartExecution`,
-    );
+    // Not the framework's CREATE_FAILED marker: the Delete that follows finds the cancelled image by its tags.
+    expect(result).toEqual({
+      PhysicalResourceId: expect.stringMatching(/^queued:ImportedImage:[0-9a-f]{16}$/),
+      Wait: 'fail',
+      Failure: `could not start the poller of VM import ${TASK_ID}: Step Functions StartExecution failed: AccessDeniedException: `
+        + 'not authorized to perform: states:StartExecution; the VM import was cancelled, and the rollback removes its image',
+    });
     expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
     expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: IMAGE_ARN });
   });
@@ -366,9 +370,9 @@ describe('create with a wait condition (SignalUrl)', () => {
     expect(ec2).not.toHaveReceivedCommand(CancelImportTaskCommand);
   });
 
-  test('fails when the poller state machine is not configured, and cancels the task', async () => {
+  test('fails with an id of its own when the poller state machine is not configured, and cancels the task', async () => {
     await expect(createImport(createEvent(waitProps()), testDeps(NOW, { pollerStateMachineArn: undefined })))
-      .rejects.toThrow(/POLLER_STATE_MACHINE_ARN/);
+      .resolves.toMatchObject({ Wait: 'fail', Failure: expect.stringMatching(/POLLER_STATE_MACHINE_ARN/) });
 
     expect(ec2).toHaveReceivedCommandWith(CancelImportTaskCommand, { ImportTaskId: TASK_ID });
   });
