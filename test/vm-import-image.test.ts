@@ -187,7 +187,9 @@ describe('VmImportImage resource', () => {
     const stack = newStack();
     const img = image(stack, 'Web', { timeout: Duration.hours(6) });
     const recipe = new imagebuilder.CfnImageRecipe(stack, 'Recipe', {
-      name: 'web', version: '1.0.0', parentImage: img.imageArn,
+      name: 'web',
+      version: '1.0.0',
+      parentImage: img.imageArn,
       components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
     });
     new imagebuilder.CfnImage(stack, 'Build', { imageRecipeArn: recipe.attrArn, infrastructureConfigurationArn: 'arn:aws:imagebuilder:us-east-1:123456789012:infrastructure-configuration/x' });
@@ -345,24 +347,25 @@ describe('provider', () => {
     expect(Object.values(functions).map((f: any) => f.Properties.Runtime)).toEqual(Array(5).fill('nodejs24.x'));
   });
 
-  test.each([['waiter', 'ProviderWaiterLogs'], ['poller', 'PollerLogs']])('the %s logs every transition without execution data, with a month\'s retention, and is traced', (_name, logs) => {
-    const stack = newStack();
-    image(stack, 'A');
-    const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
-      LoggingConfiguration: {
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^VmImportImageProvider${logs}`), 'Arn'] } } }],
-        // The poller's input holds the wait condition's presigned URL.
-        IncludeExecutionData: false,
-        Level: 'ALL',
-      },
-      TracingConfiguration: { Enabled: true },
+  test.each([['waiter', 'ProviderWaiterLogs'], ['poller', 'PollerLogs']])(
+    'the %s logs every transition without execution data, with a month\'s retention, and is traced', (_name, logGroupId) => {
+      const stack = newStack();
+      image(stack, 'A');
+      const template = Template.fromStack(stack);
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        LoggingConfiguration: {
+          Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^VmImportImageProvider${logGroupId}`), 'Arn'] } } }],
+          // The poller's input holds the wait condition's presigned URL.
+          IncludeExecutionData: false,
+          Level: 'ALL',
+        },
+        TracingConfiguration: { Enabled: true },
+      });
+      template.hasResourceProperties('AWS::Logs::LogGroup', {
+        LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
+        RetentionInDays: 30,
+      });
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', {
-      LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
-      RetentionInDays: 30,
-    });
-  });
 
   test('the waiter asks every 15 seconds for at most an hour; imports keep their own poll schedules', () => {
     const stack = newStack();

@@ -31,7 +31,10 @@ const ROLE_NOT_READY = /service role .* (does not exist|does not have sufficient
  */
 const QUOTA_CODES = new Set(['ResourceCountLimitExceeded', 'ResourceLimitExceeded', 'ImportTaskLimitExceeded', 'TaskLimitExceeded']);
 
-/** ImportImage found the import quota full: the import waits for room (isComplete retries it). */
+/**
+ * ImportImage found the import quota full (or stayed throttled): the import waits
+ * for room, and isComplete asks again with the same client token.
+ */
 export class ImportQuotaFull extends Error {
   constructor(readonly cause: unknown) {
     super(`${errorName(cause)}: ${errorMessage(cause)}`);
@@ -122,6 +125,9 @@ export async function startImportTask(request: ImportRequest, deps: ImportImageD
         await deps.sleep(delay);
         continue;
       }
+      // Throttled or 5xx through every try: the task may have started. Waiting (and asking again with
+      // the same token) finds it, or starts it, instead of failing with nothing to clean up by.
+      if (isTransient(err)) throw new ImportQuotaFull(err);
       throw awsFailure('EC2 ImportImage', err);
     }
   }

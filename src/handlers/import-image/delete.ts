@@ -52,20 +52,29 @@ export async function deleteImport(event: DeleteEvent, deps: ImportImageDeps): P
     console.log(`the physical id is not an import id (CloudFormation invented it, or the import waited for quota): ${targets.length} import(s) found by their tags`);
   }
   if (targets.length === 0) return { ...response, Wait: 'none' };
+  return startRemoval(targets, event, deps, response, policy);
+}
 
+/**
+ * Stops the targets' pollers, cancels what still runs, and removes them now if
+ * Image Builder lets them go; otherwise answers Wait 'delete' so that isComplete
+ * removes them once they are terminal (finishDelete).
+ */
+export async function startRemoval(
+  targets: FoundImportIds[], request: RequestIdentity & { ResourceProperties?: { RemovalPolicy?: string } }, deps: ImportImageDeps,
+  response: OnEventResponse, policy: 'destroy' | 'snapshot' = deletePolicy(request.ResourceProperties?.RemovalPolicy),
+): Promise<OnEventResponse> {
   await stopPollers(targets.map((t) => t.importTaskId).filter((id): id is string => !!id), deps);
-  const toRemove: FoundImportIds[] = [];
   for (const target of targets) {
     const { task, wasActive } = target.importTaskId ? await stopImportTask(target.importTaskId, deps) : { task: undefined, wasActive: false };
     const image = target.imageArn ? await getImageIfExists(target.imageArn, deps) : undefined;
-    if (image?.arn && IN_PROGRESS_IMAGE_STATES.has(image.state?.status ?? '')) await cancelImageCreation(image.arn, event, deps);
+    if (image?.arn && IN_PROGRESS_IMAGE_STATES.has(image.state?.status ?? '')) await cancelImageCreation(image.arn, request, deps);
     if (wasActive) console.log(`cancelled the running import ${target.importTaskId} (${task?.StatusMessage ?? task?.Status})`);
-    toRemove.push(target);
   }
   const now = deps.now();
   const timing = { startedAt: now, deadline: now + MAX_PROVIDER_WAIT_SECONDS * 1000 };
-  if (await removeWhenTerminal(toRemove, policy, deps, timing)) return { ...response, Wait: 'none' };
-  return { ...response, Wait: 'delete', Targets: toRemove, StartedAt: timing.startedAt, Deadline: timing.deadline };
+  if (await removeWhenTerminal(targets, policy, deps, timing)) return { ...response, Wait: 'none' };
+  return { ...response, Wait: 'delete', Targets: targets, StartedAt: timing.startedAt, Deadline: timing.deadline };
 }
 
 /**

@@ -41,6 +41,9 @@ async function waitForImport(event: IsCompleteEvent, deps: ImportImageDeps): Pro
       throw new Error(event.Failure ?? 'the import failed');
     case 'queue':
       return waitForQuota(event, deps);
+    case 'delete':
+      // An in-place update during a rollback removes the failed replacement's import.
+      return { IsComplete: await finishDelete(event, deps) };
     case 'import':
     case undefined:
       return waitAsResource(event, deps);

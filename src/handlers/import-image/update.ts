@@ -7,8 +7,8 @@ import {
   MAX_PROVIDER_WAIT_SECONDS, OnEventResponse, parsePhysicalId, propertiesHash, reportedAmi, timeoutSeconds, USABLE_IMAGE_STATES,
 } from './common';
 import { createImport } from './create';
-import { getImageIfExists } from './delete';
-import { findImports } from './lookup';
+import { getImageIfExists, startRemoval } from './delete';
+import { FoundImport, findImports } from './lookup';
 import { pollerInput, startPoller } from './poller';
 import { rollingBack } from './stack';
 import { validateProperties } from './validate';
@@ -59,6 +59,7 @@ async function updateInPlace(event: UpdateEvent, ids: ImportIds, deps: ImportIma
   }
   // The adopted import keeps its own tags: the old properties are not its.
   if (!adopted) await updateTags(ids.imageArn, tagMap(old.Tags), tagMap(props.Tags), deps);
+  const leftovers = await failedReplacements(event, ids, deps);
   const status = image.state?.status ?? '';
   const usable = USABLE_IMAGE_STATES.has(status);
   const wait = parseBoolean(props.WaitForAvailable, true);
@@ -66,7 +67,7 @@ async function updateInPlace(event: UpdateEvent, ids: ImportIds, deps: ImportIma
     // A new wait condition for the same import (its synth-time key changed): a poller signals it, at once if the image is ready.
     await startPoller(pollerInput(event, ids, props, now), deps);
   }
-  return {
+  const response: OnEventResponse = {
     PhysicalResourceId: physicalId,
     Data: attributes(ids, props, usable ? reportedAmi(image, ids.imageArn) : undefined),
     StartedAt: now,
@@ -74,6 +75,23 @@ async function updateInPlace(event: UpdateEvent, ids: ImportIds, deps: ImportIma
     // Only an import still running, with no wait condition to follow it, is waited for here.
     Wait: wait && !props.SignalUrl && IN_PROGRESS_IMAGE_STATES.has(status) ? 'import' : 'none',
   };
+  if (leftovers.length === 0) return response;
+  // The rollback kept the original id: nothing else would ever delete the failed replacement's import.
+  return startRemoval(leftovers, event, deps, response);
+}
+
+/**
+ * On the rollback of a failed replacement that arrives with the ORIGINAL id (which
+ * order CloudFormation uses is unverified), CloudFormation never learns the new
+ * import's id, so no Delete comes for it. Such imports are this resource's,
+ * made from other properties, and never became usable (a successful replacement's
+ * old import is AVAILABLE, and may be kept by RETAIN); only during a rollback.
+ */
+async function failedReplacements(event: UpdateEvent, current: ImportIds, deps: ImportImageDeps): Promise<FoundImport[]> {
+  if (!(await rollingBack(event.StackId, deps))) return [];
+  const found = await findImports(event, event.OldResourceProperties ?? {}, deps);
+  return found.filter((f) => f.imageArn !== current.imageArn && f.importTaskId !== current.importTaskId
+    && f.propertiesHash !== current.propertiesHash && !USABLE_IMAGE_STATES.has(f.imageStatus ?? ''));
 }
 
 /**

@@ -47,6 +47,17 @@ async function queuedCreate(p = waitProps({ TimeoutSeconds: '1800' })) {
 }
 
 describe('an import that waits for the account import quota', () => {
+  test('an ImportImage throttled (or 5xx) through every try waits too, instead of failing with nothing to clean up by', async () => {
+    ec2.on(ImportImageCommand).rejects(awsError('RequestLimitExceeded', 'Request limit exceeded.', 503));
+    const { response, next } = await queuedCreate();
+    expect(response).toMatchObject({ Wait: 'queue', PhysicalResourceId: expect.stringMatching(/^queued:/) });
+    // isComplete stays incomplete while EC2 throttles, rather than failing the resource.
+    await expect(isComplete(next, testDeps(NOW + 15_000))).resolves.toEqual({ IsComplete: false });
+    ec2.on(ImportImageCommand).resolves({ ImportTaskId: TASK_ID });
+    await expect(isComplete(next, testDeps(NOW + 30_000)))
+      .resolves.toMatchObject({ IsComplete: true, PhysicalResourceId: expect.stringContaining(TASK_ID) });
+  });
+
   test('onEvent answers Wait queue with a queued id, and neither registers the image nor starts a poller', async () => {
     const { response } = await queuedCreate();
 

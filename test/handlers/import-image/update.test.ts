@@ -1,7 +1,9 @@
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
 import {
-  GetImageCommand, ImageStatus, ImagebuilderClient, ImportVmImageCommand, ListImageBuildVersionsCommand, TagResourceCommand, UntagResourceCommand,
+  CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, ImageStatus, ImagebuilderClient, ImportVmImageCommand,
+  ListImageBuildVersionsCommand,
+  TagResourceCommand, UntagResourceCommand,
 } from '@aws-sdk/client-imagebuilder';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -409,3 +411,65 @@ describe('propertiesHash', () => {
     expect(propertiesHash(props(change))).not.toBe(propertiesHash(props()));
   });
 });
+
+describe('the rollback of a failed replacement that arrives with the original id', () => {
+  const failedProps = props({ ImageVersion: '2.0.0', Disks: [{ Format: 'VMDK', S3Bucket: 'disk-bucket', S3Key: 'disks/new.vmdk' }] });
+
+  beforeEach(() => {
+    cloudformation.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackId: STACK_ID, StackName: 'my-stack', StackStatus: 'UPDATE_ROLLBACK_IN_PROGRESS', CreationTime: new Date(NOW) }],
+    });
+    imagebuilder.on(GetImageCommand, { imageBuildVersionArn: IMAGE_ARN })
+      .resolves({ image: { arn: IMAGE_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } } });
+  });
+
+  test('removes the failed replacement\'s import, which no Delete would ever reach, and keeps the original id', async () => {
+    // The failed replacement: this resource's, other properties, never usable.
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({
+      imageSummaryList: [{ arn: NEW_IMAGE_ARN, state: { status: 'CANCELLED' }, tags: imageTags(failedProps, NEW_TASK_ID) }],
+    });
+    imagebuilder.on(GetImageCommand, { imageBuildVersionArn: NEW_IMAGE_ARN }).resolves({ image: { arn: NEW_IMAGE_ARN, state: { status: 'CANCELLED' } } });
+    imagebuilder.on(DeleteImageCommand).resolves({ imageBuildVersionArn: NEW_IMAGE_ARN });
+
+    // CloudFormation rolls back to the original: ResourceProperties original, OldResourceProperties the failed ones.
+    const result = await updateImport(updateEvent(failedProps, props(), PHYSICAL_ID), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(PHYSICAL_ID);
+    expect(ec2).not.toHaveReceivedCommand(ImportImageCommand);
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: NEW_IMAGE_ARN });
+    expect(imagebuilder).not.toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: IMAGE_ARN });
+    expect(result.Wait).toBe('none');
+  });
+
+  test('keeps an AVAILABLE import of other properties (a replaced import that RETAIN keeps)', async () => {
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({
+      imageSummaryList: [{ arn: NEW_IMAGE_ARN, state: { status: 'AVAILABLE' }, tags: imageTags(failedProps, NEW_TASK_ID) }],
+    });
+
+    const result = await updateImport(updateEvent(failedProps, props(), PHYSICAL_ID), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(PHYSICAL_ID);
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+  });
+
+  test('waits in isComplete while the failed replacement\'s image is still settling, then removes it', async () => {
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({
+      imageSummaryList: [{ arn: NEW_IMAGE_ARN, state: { status: 'BUILDING' }, tags: imageTags(failedProps, NEW_TASK_ID) }],
+    });
+    imagebuilder.on(GetImageCommand, { imageBuildVersionArn: NEW_IMAGE_ARN }).resolves({ image: { arn: NEW_IMAGE_ARN, state: { status: 'BUILDING' } } });
+    imagebuilder.on(CancelImageCreationCommand).resolves({});
+    const event = updateEvent(failedProps, props(), PHYSICAL_ID);
+
+    const started = await onEvent(event, testDeps());
+    expect(started).toMatchObject({ PhysicalResourceId: PHYSICAL_ID, Wait: 'delete', Targets: [{ imageArn: NEW_IMAGE_ARN }] });
+    expect(imagebuilder).toHaveReceivedCommandWith(CancelImageCreationCommand, { imageBuildVersionArn: NEW_IMAGE_ARN });
+    await expect(isComplete(afterOnEvent(event, started), testDeps())).resolves.toEqual({ IsComplete: false });
+    expect(imagebuilder).not.toHaveReceivedCommand(DeleteImageCommand);
+
+    imagebuilder.on(GetImageCommand, { imageBuildVersionArn: NEW_IMAGE_ARN }).resolves({ image: { arn: NEW_IMAGE_ARN, state: { status: 'CANCELLED' } } });
+    imagebuilder.on(DeleteImageCommand).resolves({ imageBuildVersionArn: NEW_IMAGE_ARN });
+    await expect(isComplete(afterOnEvent(event, started), testDeps())).resolves.toEqual({ IsComplete: true });
+    expect(imagebuilder).toHaveReceivedCommandWith(DeleteImageCommand, { imageBuildVersionArn: NEW_IMAGE_ARN });
+  });
+});
+
