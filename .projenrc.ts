@@ -74,6 +74,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     jestConfig: { setupFiles: ['<rootDir>/test/support/offline-aws.ts'] },
   },
   gitignore: ['cdk.out/', '*.tsbuildinfo', '.jsii-pacmak/'],
+
+  // `npx cdk-vm-import-export inspect <file>`: runs from the compiled lib/, which the package ships.
+  bin: { 'cdk-vm-import-export': 'lib/cli/main.js' },
 });
 
 // Handler code is bundled into the Lambda assets, so it may import dev-only SDK clients.
