@@ -153,7 +153,7 @@ export function inspectSource(
       if (vhd.checksumOk === false && !vhd.truncated) {
         findings.push(finding('vhdChecksum', 'warning', 'the VHD footer checksum is wrong: the file may be damaged', 'export the disk again'));
       }
-      disk = vhd.disk;
+      disk = findings.some((f) => f.id.endsWith(':diskTruncated')) ? undefined : vhd.disk;
       break;
     }
     case 'VHDX': {

@@ -64,6 +64,7 @@ export function readVhd(source: ByteSource): VhdInfo {
     disk = rawDisk(source, currentSize);
   } else if (!truncated && (type === 'dynamic' || type === 'differencing')) {
     disk = dynamicDisk(source, footer, currentSize);
+    if (!disk) truncated = 'the dynamic disk header ("cxsparse") the footer points at is missing or damaged';
   }
   return { type, unknownType: type ? undefined : diskType, currentSize, checksumOk, footersDiffer, truncated, disk };
 }
