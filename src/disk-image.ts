@@ -227,12 +227,12 @@ class BucketDiskImage extends DiskImage {
     super();
   }
 
-  public bind(_scope: Construct, _id: string, _options?: DiskImageBindOptions): DiskImageConfig {
+  public bind(scope: Construct, _id: string, _options?: DiskImageBindOptions): DiskImageConfig {
     if (!Token.isUnresolved(this.key) && (this.key.length === 0 || this.key.startsWith('/'))) {
       throw new Error(`DiskImage.fromBucket: key "${this.key}" must be an object key such as "exports/web.vmdk", not empty and without a leading "/"`);
     }
     return {
-      format: resolveFormat(_scope, 'the key', this.key, this.options.format),
+      format: resolveFormat(scope, 'the key', this.key, this.options.format),
       bucket: this.bucket,
       key: this.key,
       deviceName: this.options.deviceName,

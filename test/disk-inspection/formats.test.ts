@@ -251,6 +251,28 @@ describe('empty, truncated and unreadable files', () => {
     }
   });
 
+  test('random bytes behind each format\'s magic inspect without throwing', () => {
+    let seed = 42;
+    const random = (n: number) => Buffer.from(Array.from({ length: n }, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % 256;
+    }));
+    const magics: Array<[number, Buffer]> = [
+      [0, Buffer.from('KDMV')], [0, Buffer.from('conectix')], [0, Buffer.from('vhdxfile')], [0, Buffer.from([0x51, 0x46, 0x49, 0xfb])],
+      [257, Buffer.from('ustar\0')], [0, Buffer.from('# Disk DescriptorFile\ncreateType="monolithicFlat"\nRW 99 FLAT "x"\n')], [510, Buffer.from([0x55, 0xaa])],
+    ];
+    for (let round = 0; round < 12; round++) {
+      for (const [i, [offset, magic]] of magics.entries()) {
+        const data = random(64 * 1024);
+        magic.copy(data, offset);
+        // Every third round also ends in a VHD footer cookie, or GPT's "EFI PART" in sector 1.
+        if (round % 3 === 0) Buffer.from('conectix').copy(data, data.length - 512);
+        if (round % 3 === 1) Buffer.from('EFI PART').copy(data, 512);
+        expect(() => inspectDiskImage(write(`fuzz-${round}-${i}.vmdk`, data))).not.toThrow();
+      }
+    }
+  });
+
   test('a missing file and a directory throw errors that say so', () => {
     expect(() => inspectDiskImage(path.join(dir, 'nope.vmdk'))).toThrow(/cannot inspect ".*nope.vmdk": no such file/);
     expect(() => inspectDiskImage(dir)).toThrow(/cannot inspect ".*": it is a directory; give the disk file inside it/);

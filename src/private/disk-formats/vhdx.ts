@@ -65,7 +65,7 @@ export function readVhdx(source: ByteSource): VhdxInfo {
   if (blockSize < MIB || logicalSectorSize === 0) return { type, virtualSize, logicalSectorSize };
 
   // Every chunkRatio payload blocks, the BAT holds one sector bitmap entry.
-  const chunkRatio = Math.floor((2 ** 23 * logicalSectorSize) / blockSize);
+  const chunkRatio = Math.max(1, Math.floor((2 ** 23 * logicalSectorSize) / blockSize));
   const disk = blockDisk(virtualSize, blockSize, (index, within, length) => {
     const entry = source.read(bat.offset + (index + Math.floor(index / chunkRatio)) * 8, 8);
     if (entry.length < 8) return undefined;

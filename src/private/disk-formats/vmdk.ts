@@ -13,6 +13,7 @@ export const VMDK_MAGIC = 'KDMV';
 const GD_AT_END = 0xffffffffffffffffn;
 const FLAG_COMPRESSED = 1 << 16;
 const FLAG_MARKERS = 1 << 17;
+const MAX_GRAIN_SECTORS = 2 * 1024 * 32; // 32 MiB
 
 export interface VmdkExtent {
   readonly access: string;
@@ -134,7 +135,9 @@ export function readSparse(source: ByteSource): VmdkInfo {
       missingFooter = true;
     }
   }
-  const disk = truncated || header.grainSectors === 0 || header.gtesPerGt === 0 ? undefined
+  // Grains are 4 KiB to 1 MiB in practice (VMware's default is 64 KiB); others are unreadable here.
+  const readable = header.grainSectors > 0 && header.grainSectors <= MAX_GRAIN_SECTORS && header.gtesPerGt > 0;
+  const disk = truncated || !readable ? undefined
     : grainDisk(source, header, capacity, gdOffset === GD_AT_END ? undefined : Number(gdOffset), compressed);
   return { container: 'sparse', header, descriptor, capacity, truncated, missingFooter, disk };
 }
@@ -168,7 +171,8 @@ function grainDisk(source: ByteSource, header: SparseHeader, capacity: number, g
       const size = marker.length === 12 ? marker.readUInt32LE(8) : 0;
       if (size > 0 && size <= MAX_READ && u64le(marker, 0) === index * header.grainSectors) {
         try {
-          data = zlib.inflateSync(source.read(sector * 512 + 12, size));
+          // A grain inflates to grainSectors * 512 bytes; more is a damaged (or hostile) file.
+          data = zlib.inflateSync(source.read(sector * 512 + 12, size), { maxOutputLength: grainBytes });
         } catch {
           data = undefined; // a damaged grain reads as unknown, not as a crash
         }
