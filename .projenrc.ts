@@ -110,7 +110,7 @@ example.exec('ts-node --project test/tsconfig.json examples/app.ts', { env: { CD
 example.exec('bash scripts/check-templates.sh cdk.out');
 
 // Size and speed figures, printed, never asserted.
-const bench = project.addTask('bench', { description: 'Print bundle sizes, cold-load times and example synth time' });
+const bench = project.addTask('bench', { description: 'Print bundle sizes, cold-load times, example synth time, and fromAsset synth time and memory for a 4 GiB disk' });
 bench.spawn(bundle);
 bench.exec('node scripts/bench.mjs');
 
