@@ -1,9 +1,11 @@
-import * as path from 'path';
-import { Token } from 'aws-cdk-lib';
+import * as fs from 'fs';
+import { Annotations, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3_assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { DiskImageFormat } from './enums';
+import { DiskFileFormat, DiskImageInspector, FindingSeverity } from './disk-inspection';
+import { BootMode, DiskImageFormat, Platform } from './enums';
+import { EXTENSION_FORMATS, adviceForExtension, extensionOf } from './private/disk-formats/extensions';
 import { validateEnumValue } from './private/validation';
 
 /**
@@ -35,7 +37,42 @@ export interface DiskImageOptions {
 /**
  * Options for a disk uploaded from a local file.
  */
-export interface DiskImageAssetOptions extends DiskImageOptions, s3_assets.AssetOptions {}
+export interface DiskImageAssetOptions extends DiskImageOptions, s3_assets.AssetOptions {
+  /**
+   * Whether the file's headers are inspected at synth (`DiskImageInspector`): problems
+   * AWS certainly rejects fail the synth, likely ones are warnings. Turn it off only for
+   * a file you know better about than the inspection does.
+   *
+   * @default true
+   */
+  readonly inspect?: boolean;
+}
+
+/**
+ * What the import knows about a disk when it binds it.
+ */
+export interface DiskImageBindOptions {
+  /**
+   * The boot mode of the import; the boot disk's partition table must suit it.
+   *
+   * @default - VM Import detects it
+   */
+  readonly bootMode?: BootMode;
+
+  /**
+   * The platform of the import.
+   *
+   * @default - unknown
+   */
+  readonly platform?: Platform;
+
+  /**
+   * Whether this is the boot disk (the first disk of the import).
+   *
+   * @default true
+   */
+  readonly bootDisk?: boolean;
+}
 
 /**
  * A disk as EC2 ImportImage's DiskContainer wants it, plus what the service role
@@ -86,15 +123,6 @@ export interface DiskImageConfig {
   readonly description?: string;
 }
 
-const EXTENSION_FORMATS: Record<string, DiskImageFormat> = {
-  '.ova': DiskImageFormat.OVA,
-  '.vmdk': DiskImageFormat.VMDK,
-  '.vhd': DiskImageFormat.VHD,
-  '.vhdx': DiskImageFormat.VHDX,
-  '.raw': DiskImageFormat.RAW,
-  '.img': DiskImageFormat.RAW,
-};
-
 /**
  * A VM disk to import: a file in S3, a local file uploaded as an asset, a URL,
  * or an existing EBS snapshot.
@@ -114,6 +142,15 @@ export abstract class DiskImage {
 
   /**
    * A local disk file, uploaded to the CDK asset bucket at deployment.
+   *
+   * At synth the file's headers are inspected (see `DiskImageInspector`): a format VM Import
+   * cannot read, a VMDK that is not stream-optimized, a file whose format is not the one
+   * declared or named by its extension, a disk of 16 TiB or more, or a GPT boot disk without
+   * a BIOS boot loader imported with `BootMode.LEGACY_BIOS` fail the synth with the fix;
+   * likely problems are warnings. A directory is refused (it would be uploaded as a zip).
+   *
+   * Synth copies the file into the cloud assembly and hashes it, which takes a while for
+   * disks of many GiB: upload large disks with `aws s3 cp` and use `fromBucket` instead.
    *
    * @param file path to the disk file
    */
@@ -145,23 +182,44 @@ export abstract class DiskImage {
    *
    * @param scope the construct the disk is imported for (assets are created under it)
    * @param id a construct id unique under `scope`
+   * @param options what the import knows about the disk (boot mode, platform, boot disk)
    */
-  public abstract bind(scope: Construct, id: string): DiskImageConfig;
+  public abstract bind(scope: Construct, id: string, options?: DiskImageBindOptions): DiskImageConfig;
+}
+
+const FORMATS_HINT = 'pass { format: DiskImageFormat.VMDK } (or OVA, VHD, VHDX, RAW)';
+
+/**
+ * The literal end of a name: the name itself, or what follows its last token
+ * (`${param}.vmdk` ends in ".vmdk"); undefined when the name ends in a token.
+ */
+function literalTail(name: string): string | undefined {
+  if (!Token.isUnresolved(name)) return name;
+  // aws-cdk-lib encodes string tokens as ${Token[<name>]}, with these characters in the name.
+  const tail = name.split(/\$\{Token\[[a-zA-Z0-9:._-]+\]\}/).pop() ?? '';
+  return tail && !Token.isUnresolved(tail) ? tail : undefined;
 }
 
 /** The format given, or the one the extension names; an error says how to fix it. */
-function resolveFormat(what: string, name: string, format: DiskImageFormat | undefined): DiskImageFormat {
+function resolveFormat(scope: Construct, what: string, name: string, format: DiskImageFormat | undefined): DiskImageFormat {
   validateEnumValue('format', format, 'DiskImageFormat', DiskImageFormat);
-  if (format !== undefined) return format;
-  if (Token.isUnresolved(name)) {
-    throw new Error(`cannot tell the disk format of ${what} from a value known only at deploy time; pass { format: DiskImageFormat.VMDK } (or OVA, VHD, VHDX, RAW)`);
+  const literal = literalTail(name);
+  const advice = literal === undefined ? undefined : adviceForExtension(literal);
+  if (format !== undefined) {
+    if (advice) {
+      Annotations.of(scope).addWarningV2('cdk-vm-import-export:diskKeyExtension',
+        `${what} "${name}" ${advice}; it is imported as ${format} as the format option says, which fails unless the name is wrong`);
+    }
+    return format;
   }
-  const ext = path.extname(name.replace(/[?#].*$/, '')).toLowerCase();
+  if (literal === undefined) {
+    throw new Error(`cannot tell the disk format of ${what} from a value known only at deploy time; ${FORMATS_HINT}, or end it with a literal extension such as \`\${value}.vmdk\``);
+  }
+  const ext = extensionOf(literal);
   const found = EXTENSION_FORMATS[ext];
-  if (!found) {
-    throw new Error(`cannot tell the disk format of ${what} "${name}" from its extension "${ext}"; pass { format: DiskImageFormat.VMDK } (or OVA, VHD, VHDX, RAW), or use one of ${Object.keys(EXTENSION_FORMATS).join(', ')}`);
-  }
-  return found;
+  if (found) return found as DiskImageFormat;
+  if (advice) throw new Error(`${what} "${name}" ${advice}`);
+  throw new Error(`cannot tell the disk format of ${what} "${name}" from its extension "${ext}"; ${FORMATS_HINT}, or use one of ${Object.keys(EXTENSION_FORMATS).join(', ')}`);
 }
 
 class BucketDiskImage extends DiskImage {
@@ -169,12 +227,12 @@ class BucketDiskImage extends DiskImage {
     super();
   }
 
-  public bind(_scope: Construct, _id: string): DiskImageConfig {
+  public bind(scope: Construct, _id: string, _options?: DiskImageBindOptions): DiskImageConfig {
     if (!Token.isUnresolved(this.key) && (this.key.length === 0 || this.key.startsWith('/'))) {
       throw new Error(`DiskImage.fromBucket: key "${this.key}" must be an object key such as "exports/web.vmdk", not empty and without a leading "/"`);
     }
     return {
-      format: resolveFormat('the key', this.key, this.options.format),
+      format: resolveFormat(scope, 'the key', this.key, this.options.format),
       bucket: this.bucket,
       key: this.key,
       deviceName: this.options.deviceName,
@@ -188,9 +246,24 @@ class AssetDiskImage extends DiskImage {
     super();
   }
 
-  public bind(scope: Construct, id: string): DiskImageConfig {
-    const format = resolveFormat('the file', this.file, this.options.format);
-    const asset = new s3_assets.Asset(scope, id, { ...this.options, path: this.file });
+  public bind(scope: Construct, id: string, options: DiskImageBindOptions = {}): DiskImageConfig {
+    const where = `DiskImage.fromAsset("${this.file}") of ${scope.node.path}`;
+    validateEnumValue('format', this.options.format, 'DiskImageFormat', DiskImageFormat);
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(this.file);
+    } catch {
+      stat = undefined; // the Asset below says the file is missing, as it always has
+    }
+    if (stat?.isDirectory()) {
+      throw new Error(`${where}: the path is a directory, which would be uploaded as a zip archive that VM Import cannot read; give the disk file inside it (the .ova, .vmdk, .vhd, .vhdx or raw image)`);
+    }
+    let detected: DiskImageFormat | undefined;
+    if (stat && this.options.inspect !== false) detected = this.inspect(scope, where, options);
+    const format = this.options.format ?? EXTENSION_FORMATS[extensionOf(this.file)] as DiskImageFormat | undefined ?? detected
+      ?? resolveFormat(scope, 'the file', this.file, undefined);
+    const { inspect: _inspect, ...assetOptions } = this.options;
+    const asset = new s3_assets.Asset(scope, id, { ...assetOptions, path: this.file });
     return {
       format,
       bucket: asset.bucket,
@@ -199,6 +272,27 @@ class AssetDiskImage extends DiskImage {
       description: this.options.description,
     };
   }
+
+  /** Fails on errors, warns on warnings; returns the format the file really is, if VM Import reads it. */
+  private inspect(scope: Construct, where: string, options: DiskImageBindOptions): DiskImageFormat | undefined {
+    const report = DiskImageInspector.inspect(this.file, {
+      format: this.options.format,
+      bootMode: options.bootMode,
+      platform: options.platform,
+      bootDisk: options.bootDisk ?? true,
+    });
+    const errors = report.findings.filter((f) => f.severity === FindingSeverity.ERROR);
+    if (errors.length > 0) {
+      throw new Error(`${where}: ${errors.map((f) => `${f.message}: ${f.fix}`).join('; and ')}`
+        + ' (if you know the file better than this check, pass inspect: false)');
+    }
+    for (const f of report.findings) {
+      // aws-cdk-lib appends "[ack: <id>]", the id Annotations.of(image).acknowledgeWarning() takes.
+      Annotations.of(scope).addWarningV2(f.id, `${where}: ${f.message}: ${f.fix}`);
+    }
+    // A raw read is a guess (no header was found), so only a recognized header names the format.
+    return report.format === DiskFileFormat.RAW ? undefined : report.importFormat;
+  }
 }
 
 class UrlDiskImage extends DiskImage {
@@ -206,7 +300,7 @@ class UrlDiskImage extends DiskImage {
     super();
   }
 
-  public bind(scope: Construct, id: string): DiskImageConfig {
+  public bind(scope: Construct, id: string, _options?: DiskImageBindOptions): DiskImageConfig {
     let bucket: s3.IBucket | undefined;
     let key: string | undefined;
     if (!Token.isUnresolved(this.url)) {
@@ -219,7 +313,7 @@ class UrlDiskImage extends DiskImage {
       }
     }
     return {
-      format: resolveFormat('the url', this.url, this.options.format),
+      format: resolveFormat(scope, 'the url', this.url, this.options.format),
       url: this.url,
       bucket,
       key,
@@ -234,7 +328,7 @@ class SnapshotDiskImage extends DiskImage {
     super();
   }
 
-  public bind(_scope: Construct, _id: string): DiskImageConfig {
+  public bind(_scope: Construct, _id: string, _options?: DiskImageBindOptions): DiskImageConfig {
     if (!Token.isUnresolved(this.snapshotId) && !/^snap-([0-9a-f]{8}|[0-9a-f]{17})$/.test(this.snapshotId)) {
       throw new Error(`DiskImage.fromSnapshot: snapshotId "${this.snapshotId}" is not an EBS snapshot id; expected "snap-" followed by 8 or 17 hex digits`);
     }

@@ -17,7 +17,7 @@ import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './pri
 import { OWNER_TAG_KEY } from './private/handler-provider';
 import { PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
-import { validateEnumValue, validateImageName, validateSemanticVersion } from './private/validation';
+import { validateEnumValue, validateImageName, validateLicensing, validateSemanticVersion } from './private/validation';
 
 /** The most disks one ImportImage call accepts. */
 const MAX_DISKS = 21;
@@ -383,11 +383,12 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     validateEnumValue('architecture', props.architecture, 'Architecture', Architecture);
     validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode, ' (VM Import does not import uefi-preferred)');
     validateEnumValue('licenseType', props.licenseType, 'LicenseType', LicenseType);
+    validateLicensing(props.platform, props.licenseType, props.usageOperation);
     if (props.platform === Platform.LINUX && props.architecture === Architecture.I386) {
       throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 (i386 is for Windows)');
     }
 
-    const configs = this.bindDisks(props.disks);
+    const configs = this.bindDisks(props.disks, props);
     this.serviceRole = props.serviceRole ?? importServiceRole(this);
     for (const config of configs) {
       if (config.bucket && config.key !== undefined) grantReadDisk(this.serviceRole, config.bucket, config.key);
@@ -524,7 +525,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     }
   }
 
-  private bindDisks(disks: DiskImage[]): DiskImageConfig[] {
+  private bindDisks(disks: DiskImage[], props: VmImportImageProps): DiskImageConfig[] {
     if (disks.length === 0) {
       throw new Error('disks is empty; give at least one disk, boot disk first, e.g. [DiskImage.fromBucket(bucket, "web.vmdk")]');
     }
@@ -533,7 +534,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     }
     const configs = disks.map((disk, i) => {
       try {
-        return disk.bind(this, `Disk${i}`);
+        return disk.bind(this, `Disk${i}`, { bootMode: props.bootMode, platform: props.platform, bootDisk: i === 0 });
       } catch (e) {
         throw new Error(`disks[${i}]: ${(e as Error).message}`);
       }

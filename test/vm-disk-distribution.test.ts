@@ -636,6 +636,18 @@ describe('VmDiskDistribution', () => {
       Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('encrypted snapshots'));
     });
 
+    test('warns when an export prefix lacks its trailing slash, showing the key it makes', () => {
+      const stack = newStack();
+      const bucket = new s3.Bucket(stack, 'Exports');
+      new VmDiskDistribution(stack, 'Dist', {
+        exports: [{ bucket, prefix: 'vm-exports', format: VmDiskFormat.VHD }, { bucket: bucketIn(stack, 'West', 'west', 'us-west-2'), prefix: 'vm/', format: VmDiskFormat.VMDK, region: 'us-west-2' }],
+      });
+
+      const annotations = Annotations.fromStack(stack);
+      annotations.hasWarning('/Stack/Dist', Match.stringLikeRegexp('^exports\\[0\\]: prefix "vm-exports" does not end with "/"; .*"vm-exportsexport-ami-0123456789abcdef0.vhd": use "vm-exports/"'));
+      annotations.hasNoWarning('/Stack/Dist', Match.stringLikeRegexp('^exports\\[1\\]: prefix'));
+    });
+
     test('warns when an export bucket is encrypted with a KMS key', () => {
       const stack = newStack();
       const bucket = new s3.Bucket(stack, 'Kms', { encryption: s3.BucketEncryption.KMS });

@@ -49,6 +49,8 @@ describe('VmImportImage resource', () => {
       osVersion: 'Ubuntu 22',
       architecture: Architecture.X86_64,
       bootMode: BootMode.UEFI,
+      // VM Import rejects licenseType and usageOperation together.
+      licenseType: undefined,
       usageOperation: 'RunInstances:0002',
       licenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123'],
     });
@@ -60,7 +62,7 @@ describe('VmImportImage resource', () => {
       OsVersion: 'Ubuntu 22',
       Architecture: 'x86_64',
       BootMode: 'uefi',
-      LicenseType: 'BYOL',
+      LicenseType: Match.absent(),
       UsageOperation: 'RunInstances:0002',
       LicenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123'],
       Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: 'exports/web-01.vmdk' }],
@@ -570,7 +572,7 @@ describe('synth-time validation', () => {
     ['no disks', { disks: [] }, /disks is empty/],
     ['more than 21 disks', { disks: Array.from({ length: 22 }, (_, i) => DiskImage.fromBucket(bucket(), `d${i}.vmdk`)) }, /disks has 22 disks; VM Import accepts at most 21/],
     ['an OVA beside other disks', { disks: [DiskImage.fromUrl('s3://disks/a.ova'), DiskImage.fromUrl('s3://disks/b.vmdk')] }, /disks\[0\] is an OVA.*must be the only disk \(got 2 disks\)/],
-    ['an unknown extension', { disks: [DiskImage.fromUrl('s3://disks/web.qcow2')] }, /disks\[0\]: cannot tell the disk format of the url "s3:\/\/disks\/web.qcow2" from its extension ".qcow2"; pass \{ format: DiskImageFormat.VMDK \}/],
+    ['an unknown extension', { disks: [DiskImage.fromUrl('s3://disks/web.bin')] }, /disks\[0\]: cannot tell the disk format of the url "s3:\/\/disks\/web.bin" from its extension ".bin"; pass \{ format: DiskImageFormat.VMDK \}/],
     ['a version that is not x.y.z', { imageVersion: '1.0' }, /imageVersion "1.0" is not a semantic version; use major.minor.patch/],
     ['a name outside the pattern', { imageName: 'web/server' }, /imageName "web\/server" is not a valid Image Builder name/],
     ['a timeout over 12 hours', { timeout: Duration.hours(13) }, /timeout is 13 hours; it must be whole seconds from 1 minute to 12 hours: the deployment can wait 12 hours at most \(an AWS::CloudFormation::WaitCondition's limit\)/],

@@ -2,6 +2,7 @@ import { Annotations, CfnResource, Resource, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { describeRegion } from '../private/distribution-helpers';
+import { warnIfExportPrefixLacksSlash } from '../private/export-prefix';
 
 /**
  * The file format VM Export writes an image's disk in.
@@ -75,6 +76,7 @@ export function validateVmDiskExport(
   if (!Token.isUnresolved(prefix) && prefix.startsWith('/')) {
     throw new Error(`${where}: prefix "${prefix}" starts with "/"; S3 keys do not: use "${prefix.replace(/^\/+/, '')}"`);
   }
+  warnIfExportPrefixLacksSlash(scope, where, prefix, exp.format);
   if (usesSseKms(exp.bucket)) {
     Annotations.of(scope).addWarningV2('cdk-vm-import-export:exportBucketKms',
       `${where}: bucket ${describeBucket(exp.bucket)} is encrypted with a KMS key; VM Export cannot write to SSE-KMS buckets: use SSE-S3 (BucketEncryption.S3_MANAGED)`);

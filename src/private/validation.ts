@@ -27,3 +27,17 @@ export function validateEnumValue(prop: string, value: string | undefined, enumN
   if (allowed.some(([, v]) => v === value)) return;
   throw new Error(`${prop} "${value}" is not a ${enumName}${note}; use ${allowed.map(([k]) => `${enumName}.${k}`).join(', ')}`);
 }
+
+/**
+ * Throws on license settings VM Import rejects (VM Import/Export User Guide, "Licensing
+ * options"): "Specifying a value for both parameters will return an error", and "Linux
+ * operating systems support only the BYOL license type". A usageOperation token still counts as set.
+ */
+export function validateLicensing(platform: string, licenseType: string | undefined, usageOperation: string | undefined): void {
+  if (licenseType !== undefined && usageOperation !== undefined) {
+    throw new Error(`licenseType "${licenseType}" and usageOperation "${usageOperation}" are both set; VM Import rejects an import that sets both: keep one (usageOperation alone can name the OS and SQL Server licensing, e.g. "RunInstances:0002")`);
+  }
+  if (platform === 'Linux' && licenseType === 'AWS') {
+    throw new Error('licenseType is LicenseType.AWS, but VM Import accepts only BYOL for Linux: use licenseType: LicenseType.BYOL (Linux AMIs are billed at Linux rates either way)');
+  }
+}

@@ -75,7 +75,8 @@ function importImageOptions(stack: Stack): Stack {
   new VmImportImage(stack, 'NoWait', {
     disks: [DiskImage.fromUrl('https://example.com/presigned/web.ova')],
     platform: Platform.LINUX,
-    licenseType: LicenseType.AWS,
+    // VM Import accepts only BYOL for Linux.
+    licenseType: LicenseType.BYOL,
     // A name only known at deployment: the handler's policy matches it with "*".
     imageName: new CfnParameter(stack, 'ImageName', { default: 'no-wait' }).valueAsString,
     serviceRole: new iam.Role(stack, 'PlainRole', {
