@@ -22,8 +22,7 @@ export function exportTags(request: RequestIdentity, hash: string, replaces?: st
 }
 
 /**
- * Pages of ListImages a search reads (25 image versions each), then the build
- * versions of each. The search only runs when CloudFormation sends an id that is not
+ * Pages of ListImages a search reads, then of the build versions of each version. The search only runs when CloudFormation sends an id that is not
  * ours (it gave up on a Create) or the export never got one (quota, an ambiguous 5xx).
  */
 const MAX_VERSION_PAGES = 20;
@@ -45,7 +44,7 @@ export async function findExports(request: RequestIdentity, deps: ExportDeps, ha
   let nextToken: string | undefined;
   do {
     const page = await retryTransient(() => deps.imagebuilder.send(new ListImagesCommand({
-      owner: 'Self', includeDeprecated: true, maxResults: 25, ...(nextToken ? { nextToken } : {}),
+      owner: 'Self', includeDeprecated: true, ...(nextToken ? { nextToken } : {}),
     })), deps.sleep).catch((err) => {
       throw awsFailure('Image Builder ListImages', err);
     });
@@ -59,7 +58,7 @@ export async function findExports(request: RequestIdentity, deps: ExportDeps, ha
     }
     nextToken = page.nextToken;
   } while (nextToken && ++pages < MAX_VERSION_PAGES);
-  if (nextToken) console.log(`searched the first ${MAX_VERSION_PAGES * 25} image versions of the account for this resource's exports`);
+  if (nextToken) console.log(`searched the first ${MAX_VERSION_PAGES} pages of the account's image versions for this resource's exports`);
   return found;
 }
 
@@ -70,7 +69,7 @@ async function buildVersions(imageVersionArn: string, deps: ExportDeps): Promise
   do {
     try {
       const page = await retryTransient(() => deps.imagebuilder.send(new ListImageBuildVersionsCommand({
-        imageVersionArn, maxResults: 25, ...(nextToken ? { nextToken } : {}),
+        imageVersionArn, ...(nextToken ? { nextToken } : {}),
       })), deps.sleep);
       images.push(...(page.imageSummaryList ?? []));
       nextToken = page.nextToken;
