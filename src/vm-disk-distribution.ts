@@ -303,7 +303,7 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   /**
    * The exports of the configuration so far, each with its Region.
    */
-  public get exports(): VmDiskExport[] {
+  public get exports(): VmDiskExport[] | undefined {
     return [...this.entries.values()].flatMap((entry) => (entry.s3Export ? [{ ...entry.s3Export, region: entry.region }] : []));
   }
 

@@ -171,8 +171,9 @@ export class VmImageExport extends Resource implements ITaggable {
     const madeRole = props.executionRole ? undefined : ExportExecutionRole.of(this);
     this.executionRole = props.executionRole ?? madeRole!.role;
     provider.grantPassExecutionRole(this.executionRole);
-    if (distribution.exportRole) grantPassExportRole(this.executionRole, distribution.exportRole, madeRole);
-    else if (!props.executionRole && exports?.length !== 0) {
+    if (distribution.exportRole) {
+      grantPassExportRole(this.executionRole, distribution.exportRole, madeRole);
+    } else if (!props.executionRole && exports?.length !== 0) {
       throw new Error(`distribution ${distribution.node.path} does not say which role VM Export uses (a configuration referred to by ARN), so the export's ` +
         'execution role cannot be allowed to pass it: give executionRole, a role that trusts imagebuilder.amazonaws.com and may pass the export role ' +
         '(iam:PassRole, iam:PassedToService vmie.amazonaws.com) and export AMIs');

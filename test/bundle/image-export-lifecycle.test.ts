@@ -49,12 +49,33 @@ function givenImportedImage(f: FakeAws): string {
   const ami = 'ami-0a1b2c3d4e5f60718';
   f.amis.set(ami, { id: ami, snapshotIds: [], importTaskId: 'import-ami-0123456789abcdef0' });
   f.importTasks.set('import-ami-0123456789abcdef0', {
-    id: 'import-ami-0123456789abcdef0', input: { DiskContainers: [] }, plan: { steps: 1, failDeletingDescribes: 1 }, status: 'completed',
-    describeCount: 1, startedAt: 0, deletingDescribes: 0, imageId: ami, snapshotIds: [], cancelled: false, forgotten: false,
+    id: 'import-ami-0123456789abcdef0',
+    input: { DiskContainers: [] },
+    plan: { steps: 1, failDeletingDescribes: 1 },
+    status: 'completed',
+    describeCount: 1,
+    startedAt: 0,
+    deletingDescribes: 0,
+    imageId: ami,
+    snapshotIds: [],
+    cancelled: false,
+    forgotten: false,
   });
   f.images.set(arn, {
-    arn, name: SOURCE_NAME, version: '1.0.0', buildVersion: 1, platform: 'Linux', vmImportTaskId: 'import-ami-0123456789abcdef0', clientToken: 'import',
-    input: {}, dateCreated: new Date().toISOString(), tags: {}, cancelled: false, getsAfterTaskEnded: 0, getsAfterCancel: 0, inUse: false,
+    arn,
+    name: SOURCE_NAME,
+    version: '1.0.0',
+    buildVersion: 1,
+    platform: 'Linux',
+    vmImportTaskId: 'import-ami-0123456789abcdef0',
+    clientToken: 'import',
+    input: {},
+    dateCreated: new Date().toISOString(),
+    tags: {},
+    cancelled: false,
+    getsAfterTaskEnded: 0,
+    getsAfterCancel: 0,
+    inUse: false,
   });
   return arn;
 }
@@ -63,7 +84,10 @@ function givenImportedImage(f: FakeAws): string {
 function givenDistribution(f: FakeAws): string {
   const arn = `arn:aws:imagebuilder:${f.region}:${f.account}:distribution-configuration/web-vhd`;
   f.distributionConfigurations.set(arn, {
-    arn, name: 'web-vhd', clientToken: 'dist', tags: {},
+    arn,
+    name: 'web-vhd',
+    clientToken: 'dist',
+    tags: {},
     distributions: [
       { region: 'us-east-1', s3ExportConfiguration: { roleName: 'export-role', diskImageFormat: 'VHD', s3Bucket: 'exports-east', s3Prefix: 'vhd/' } },
       { region: 'us-west-2', s3ExportConfiguration: { roleName: 'export-role', diskImageFormat: 'VHD', s3Bucket: 'vm-exports-us-west-2', s3Prefix: 'vhd/' } },
@@ -121,7 +145,7 @@ describe('the long wait on a simulated clock', () => {
       sfn: new SFNClient(config),
       cloudformation: new CloudFormationClient(config),
       signal: sendSignal,
-      pollerStateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:export-long-Poller`,
+      pollerStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:export-long-Poller',
       sleep: async (ms) => clock.advance(ms),
       now: () => clock.now(),
     };
@@ -136,8 +160,14 @@ describe('the long wait on a simulated clock', () => {
     fake.setStack(STACK_ID, 'CREATE_IN_PROGRESS');
     fake.setStackResource(STACK_ID, props.WaitConditionLogicalId, { status: 'CREATE_IN_PROGRESS', type: 'AWS::CloudFormation::WaitCondition' });
     return {
-      RequestType: 'Create', ServiceToken: 'x', ResponseURL: 'https://example.com/presigned', StackId: STACK_ID, RequestId: 'create-1',
-      LogicalResourceId: exportId, ResourceType: EXPORT_TYPE, ResourceProperties: { ServiceToken: 'x', ...props },
+      RequestType: 'Create',
+      ServiceToken: 'x',
+      ResponseURL: 'https://example.com/presigned',
+      StackId: STACK_ID,
+      RequestId: 'create-1',
+      LogicalResourceId: exportId,
+      ResourceType: EXPORT_TYPE,
+      ResourceProperties: { ServiceToken: 'x', ...props },
     };
   }
 
@@ -172,8 +202,14 @@ describe('the long wait on a simulated clock', () => {
     expect(progress[progress.length - 1]).toMatchObject({ result: 'available', amis: [{ region: 'us-east-1' }, { region: 'us-west-2' }] });
 
     const read = {
-      RequestType: 'Create', StackId: STACK_ID, RequestId: 'complete-1', LogicalResourceId: `${exportId}Complete`, ResourceType: 'Custom::VmImageExportComplete',
-      ServiceToken: 'x', ResponseURL: 'x', ResourceProperties: { ServiceToken: 'x', ExportedImageArn: arn, WaitCondition: 'w', TimeoutSeconds: '21600' },
+      RequestType: 'Create',
+      StackId: STACK_ID,
+      RequestId: 'complete-1',
+      LogicalResourceId: `${exportId}Complete`,
+      ResourceType: 'Custom::VmImageExportComplete',
+      ServiceToken: 'x',
+      ResponseURL: 'x',
+      ResourceProperties: { ServiceToken: 'x', ExportedImageArn: arn, WaitCondition: 'w', TimeoutSeconds: '21600' },
     } as any;
     const readStarted = await onEvent(read, deps);
     expect(await isComplete({ ...read, ...readStarted } as any, deps)).toEqual({ IsComplete: true, Data: { ExportedImageArn: arn } });
@@ -228,7 +264,8 @@ describe('the shipped bundles through the Provider contract', () => {
   async function run(request: Record<string, any>): Promise<Record<string, any>> {
     const started = await invokeBundle(onEventBundle(), request, { endpoint: fake.url, env: env() });
     if (request.RequestType === 'Delete' && started.Wait === 'none') return started;
-    const { response } = await waitUntilComplete(isCompleteBundle(), isCompleteEvent(request, started), { endpoint: fake.url, env: env(), maxPolls: 12 });
+    const options = { endpoint: fake.url, env: env(), maxPolls: 12 };
+    const { response } = await waitUntilComplete(isCompleteBundle(), isCompleteEvent(request, started), options);
     return response;
   }
 
@@ -260,7 +297,8 @@ describe('the shipped bundles through the Provider contract', () => {
     const created = await run(event('Create', original));
     const originalArn = created.Data.ExportedImageArn;
     // Finish the original export: its distribution ends AVAILABLE after its reads.
-    const reader = new ImagebuilderClient({ endpoint: fake.url, region: fake.region, credentials: { accessKeyId: FAKE_ACCESS_KEY_ID, secretAccessKey: FAKE_SECRET_ACCESS_KEY } });
+    const credentials = { accessKeyId: FAKE_ACCESS_KEY_ID, secretAccessKey: FAKE_SECRET_ACCESS_KEY };
+    const reader = new ImagebuilderClient({ endpoint: fake.url, region: fake.region, credentials });
     for (let i = 0; i < 4; i++) await reader.send(new GetImageCommand({ imageBuildVersionArn: originalArn }));
     expect(fake.imageStatus(fake.images.get(originalArn)!).status).toBe('AVAILABLE');
 

@@ -15,8 +15,8 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FakeAws, RecordedCall } from '../support/fake-aws';
 import {
-  ACCOUNT, asList, Deployment, EXPORT_MODELED_OPERATIONS, grantedActions, iamRequestsFor, IamRequest, MODELED_OPERATIONS, NamedPolicy, REGION, simulate,
-  Statement,
+  ACCOUNT, asList, Deployment, EXPORT_MODELED_OPERATIONS, grantedActions, iamRequestsFor, IamRequest, MODELED_OPERATIONS, NamedPolicy, REGION,
+  simulate, Statement,
 } from '../support/iam';
 import { twoRegionExportStack, WEST_BUCKET } from '../support/image-export-stacks';
 import { cfnEvent, isCompleteEvent } from '../support/run-bundle';
@@ -103,8 +103,10 @@ function exportProps(deployment: Deployment, sourceImage: string, configArn: str
 
 function event(type: 'Create' | 'Update' | 'Delete', deployment: Deployment, props: Record<string, any>, options: { physicalResourceId?: string; old?: Record<string, any>; resourceType?: string; logicalId?: string } = {}) {
   const e = cfnEvent(type, props, {
-    resourceType: options.resourceType ?? EXPORT_TYPE, logicalResourceId: options.logicalId ?? exportId,
-    physicalResourceId: options.physicalResourceId, oldResourceProperties: options.old,
+    resourceType: options.resourceType ?? EXPORT_TYPE,
+    logicalResourceId: options.logicalId ?? exportId,
+    physicalResourceId: options.physicalResourceId,
+    oldResourceProperties: options.old,
   });
   return { ...e, StackId: deployment.stackId };
 }
@@ -114,8 +116,20 @@ function givenSource(version: string): string {
   const ami = `ami-0a1b2c3d4e5f6071${version.slice(-1)}`;
   fake.amis.set(ami, { id: ami, snapshotIds: [], importTaskId: 'import-ami-0123456789abcdef0' });
   fake.images.set(arn, {
-    arn, name: 'web-server', version, buildVersion: 1, platform: 'Linux', vmImportTaskId: 'import-ami-0123456789abcdef0', clientToken: `import-${version}`,
-    input: {}, dateCreated: new Date().toISOString(), tags: {}, cancelled: false, getsAfterTaskEnded: 0, getsAfterCancel: 0, inUse: false,
+    arn,
+    name: 'web-server',
+    version,
+    buildVersion: 1,
+    platform: 'Linux',
+    vmImportTaskId: 'import-ami-0123456789abcdef0',
+    clientToken: `import-${version}`,
+    input: {},
+    dateCreated: new Date().toISOString(),
+    tags: {},
+    cancelled: false,
+    getsAfterTaskEnded: 0,
+    getsAfterCancel: 0,
+    inUse: false,
   });
   return arn;
 }
@@ -131,14 +145,25 @@ beforeAll(async () => {
     const isComplete = loadHandler('../../src/handlers/image-export/is-complete.lambda');
     // The import task the sources came from (the fake's image status follows it).
     fake.importTasks.set('import-ami-0123456789abcdef0', {
-      id: 'import-ami-0123456789abcdef0', input: { DiskContainers: [] }, plan: { steps: 1, failDeletingDescribes: 1 }, status: 'completed',
-      describeCount: 1, startedAt: 0, deletingDescribes: 0, snapshotIds: [], cancelled: false, forgotten: false,
+      id: 'import-ami-0123456789abcdef0',
+      input: { DiskContainers: [] },
+      plan: { steps: 1, failDeletingDescribes: 1 },
+      status: 'completed',
+      describeCount: 1,
+      startedAt: 0,
+      deletingDescribes: 0,
+      snapshotIds: [],
+      cancelled: false,
+      forgotten: false,
     });
     const source1 = givenSource('1.0.0');
     const source3 = givenSource('1.0.1');
     const configArn = `arn:aws:imagebuilder:${fake.region}:${fake.account}:distribution-configuration/web-vhd`;
     fake.distributionConfigurations.set(configArn, {
-      arn: configArn, name: 'web-vhd', clientToken: 'c', tags: {},
+      arn: configArn,
+      name: 'web-vhd',
+      clientToken: 'c',
+      tags: {},
       distributions: [{ region: 'us-east-1' }, { region: 'us-west-2' }],
     });
     const p1 = exportProps(d1, source1, configArn);
@@ -229,7 +254,8 @@ function checksOf(role: Role): Check[] {
   for (const step of steps.filter((s) => s.role === role)) {
     for (const call of step.calls) {
       for (const request of iamRequestsFor(call, fake)) {
-        const key = JSON.stringify([step.deployment.stackId, Object.values(deployments).indexOf(step.deployment), request.action, request.resource, request.context]);
+        const stage = Object.values(deployments).indexOf(step.deployment);
+        const key = JSON.stringify([stage, request.action, request.resource, request.context]);
         if (!seen.has(key)) seen.set(key, { step, request });
       }
     }
@@ -303,7 +329,9 @@ describe.each(ROLES)('the %s role', (role) => {
           },
         }));
         let denies = false;
-        for (const check of checks.filter((c) => asList(statement.Action).includes(c.request.action) && (action === undefined || c.request.action === action))) {
+        const affected = checks.filter((c) => asList(statement.Action).includes(c.request.action)
+          && (action === undefined || c.request.action === action));
+        for (const check of affected) {
           if (!(await simulateAs(role, check.step.deployment, check.request, drop(policiesOf(check.step.deployment, role)))).allowed) {
             denies = true;
             break;

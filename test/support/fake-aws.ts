@@ -1538,7 +1538,9 @@ export class FakeAws {
     return { status: 'AVAILABLE' };
   }
 
-  private distributedImageView(image: FakeImage, distribution: FakeDistribution, state: { status: string; reason?: string }): Record<string, unknown> {
+  private distributedImageView(
+    image: FakeImage, distribution: FakeDistribution, state: { status: string; reason?: string },
+  ): Record<string, unknown> {
     const done = state.status === 'AVAILABLE';
     return {
       arn: image.arn,

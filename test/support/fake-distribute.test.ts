@@ -16,13 +16,18 @@ let configArn: string;
 beforeEach(() => {
   fake = currentFake();
   client = new ImagebuilderClient({
-    endpoint: fake.url, region: fake.region, maxAttempts: 1,
+    endpoint: fake.url,
+    region: fake.region,
+    maxAttempts: 1,
     credentials: { accessKeyId: FAKE_ACCESS_KEY_ID, secretAccessKey: FAKE_SECRET_ACCESS_KEY },
   });
   fake.amis.set(AMI, { id: AMI, snapshotIds: [], importTaskId: 'import-ami-0123456789abcdef0' });
   configArn = `arn:aws:imagebuilder:${fake.region}:${fake.account}:distribution-configuration/two-regions`;
   fake.distributionConfigurations.set(configArn, {
-    arn: configArn, name: 'two-regions', clientToken: 'c', tags: {},
+    arn: configArn,
+    name: 'two-regions',
+    clientToken: 'c',
+    tags: {},
     distributions: [{ region: 'us-east-1' }, { region: 'us-west-2' }],
   });
 });

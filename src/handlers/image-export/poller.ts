@@ -187,6 +187,7 @@ async function signal(input: ExportPollerInput, status: 'SUCCESS' | 'FAILURE', r
   if (!deps.signal) throw new Error('no wait condition signal sender configured');
   const send = deps.signal;
   // One UniqueId per export: a retried signal replaces the first instead of counting twice.
-  await retryTransient(() => send(input.SignalUrl, { Status: status, Reason: reason, UniqueId: exportKey(input.ExportedImageArn), Data: data }), deps.sleep);
+  const body = { Status: status, Reason: reason, UniqueId: exportKey(input.ExportedImageArn), Data: data };
+  await retryTransient(() => send(input.SignalUrl, body), deps.sleep);
   console.log(`signalled ${status} for ${input.ExportedImageArn}: ${reason}`);
 }

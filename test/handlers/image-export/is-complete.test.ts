@@ -22,7 +22,8 @@ function givenStatus(status: string, reason?: string): void {
 }
 
 function pollerState(overrides: Partial<ExportPollerState> = {}): ExportPollerState {
-  return { Poller: exportPollerInput({ StackId: STACK_ID, LogicalResourceId: LOGICAL_ID }, EXPORTED_ARN, props(), NOW), Polls: 0, Next: 15, Done: false, ...overrides };
+  const input = exportPollerInput({ StackId: STACK_ID, LogicalResourceId: LOGICAL_ID }, EXPORTED_ARN, props(), NOW);
+  return { Poller: input, Polls: 0, Next: 15, Done: false, ...overrides };
 }
 
 beforeEach(() => {
@@ -117,7 +118,9 @@ describe('the export poller', () => {
 });
 
 describe('isComplete of the export resource', () => {
-  const event = (overrides: object) => ({ ...createEvent(props({ SignalUrl: undefined })), PhysicalResourceId: physicalIdFor(EXPORTED_ARN), ...overrides }) as any;
+  const event = (overrides: object) => ({
+    ...createEvent(props({ SignalUrl: undefined })), PhysicalResourceId: physicalIdFor(EXPORTED_ARN), ...overrides,
+  }) as any;
 
   test('Wait none completes at once; Wait fail fails with the recorded failure', async () => {
     await expect(isComplete(event({ Wait: 'none' }), testDeps())).resolves.toEqual({ IsComplete: true });
@@ -146,7 +149,9 @@ describe('isComplete of the export resource', () => {
     imagebuilder.on(DistributeImageCommand).rejectsOnce(awsError('ServiceQuotaExceededException', 'limit reached')).resolves({ imageBuildVersionArn: EXPORTED_ARN });
     const deps = testDeps();
     await expect(isComplete(queued, deps)).resolves.toEqual({ IsComplete: false });
-    await expect(isComplete(queued, deps)).resolves.toMatchObject({ IsComplete: true, PhysicalResourceId: physicalIdFor(EXPORTED_ARN), Data: { ExportedImageArn: EXPORTED_ARN } });
+    await expect(isComplete(queued, deps)).resolves.toMatchObject({
+      IsComplete: true, PhysicalResourceId: physicalIdFor(EXPORTED_ARN), Data: { ExportedImageArn: EXPORTED_ARN },
+    });
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
     expect(new Set(imagebuilder.commandCalls(DistributeImageCommand).map((c) => c.args[0].input.clientToken)).size).toBe(1);
   });
@@ -160,8 +165,15 @@ describe('isComplete of the export resource', () => {
 
 describe('the read step after the wait condition', () => {
   const read = (requestType = 'Create') => ({
-    RequestType: requestType, ResourceType: 'Custom::VmImageExportComplete', StackId: STACK_ID, RequestId: 'r', LogicalResourceId: 'WebVhdComplete',
-    ServiceToken: 'x', ResponseURL: 'x', StartedAt: NOW, PhysicalResourceId: EXPORTED_ARN,
+    RequestType: requestType,
+    ResourceType: 'Custom::VmImageExportComplete',
+    StackId: STACK_ID,
+    RequestId: 'r',
+    LogicalResourceId: 'WebVhdComplete',
+    ServiceToken: 'x',
+    ResponseURL: 'x',
+    StartedAt: NOW,
+    PhysicalResourceId: EXPORTED_ARN,
     ResourceProperties: { ServiceToken: 'x', ExportedImageArn: EXPORTED_ARN, WaitCondition: 'x', TimeoutSeconds: '21600' },
   }) as any;
 

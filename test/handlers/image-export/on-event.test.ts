@@ -27,7 +27,7 @@ const available: Image = {
   arn: EXPORTED_ARN,
   state: { status: 'AVAILABLE' },
   outputResources: { amis: [{ region: 'us-east-1', image: 'ami-0123456789abcdef0' }, { region: 'us-west-2', image: 'ami-0fedcba9876543210' }] },
-  tags: { [OWNER]: STACK_ID, 'cdk-vm-import-export:logical-id': LOGICAL_ID, 'cdk-vm-import-export:properties-hash': HASH, team: 'platform' },
+  tags: { [OWNER]: STACK_ID, 'cdk-vm-import-export:logical-id': LOGICAL_ID, 'cdk-vm-import-export:properties-hash': HASH, 'team': 'platform' },
 };
 
 function givenImage(image: Image | undefined, arn = EXPORTED_ARN): void {
@@ -74,13 +74,15 @@ describe('create', () => {
       executionRole: ROLE_ARN,
       clientToken: clientToken(createEvent(), 'DistributeImage'),
       tags: {
-        [OWNER]: STACK_ID, team: 'platform', 'cdk-vm-import-export:logical-id': LOGICAL_ID, 'cdk-vm-import-export:properties-hash': HASH,
+        [OWNER]: STACK_ID, 'team': 'platform', 'cdk-vm-import-export:logical-id': LOGICAL_ID, 'cdk-vm-import-export:properties-hash': HASH,
       },
     });
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
     const start = sfn.commandCalls(StartExecutionCommand)[0].args[0].input;
     expect(start.name).toMatch(new RegExp(`^${exportKey(EXPORTED_ARN)}-[0-9a-f]{16}$`));
-    expect(JSON.parse(start.input!)).toMatchObject({ Poller: { ExportedImageArn: EXPORTED_ARN, SignalUrl: SIGNAL_URL, StackId: STACK_ID }, Polls: 0, Done: false });
+    expect(JSON.parse(start.input!)).toMatchObject({
+      Poller: { ExportedImageArn: EXPORTED_ARN, SignalUrl: SIGNAL_URL, StackId: STACK_ID }, Polls: 0, Done: false,
+    });
     expect(result).toMatchObject({ PhysicalResourceId: `${EXPORTED_ARN}|${HASH}`, Data: { ExportedImageArn: EXPORTED_ARN }, Wait: 'none' });
   });
 
