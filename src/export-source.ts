@@ -118,6 +118,10 @@ class ImageSource extends ExportSource {
   public bind(scope: Construct): ExportSourceConfig {
     const image = this.image;
     if (image instanceof VmImportImage) {
+      if (!waitsForImage(image)) {
+        throw new Error(`source: ${image.node.path} has waitForAvailable: false, so its imageArn is known before the image is AVAILABLE, ` +
+          'and DistributeImage distributes only AVAILABLE images: set waitForAvailable: true on the import (the export then waits for it)');
+      }
       if (image.encryptionKey) {
         throw new Error(`source: ${image.node.path} is imported with an encryptionKey, and VM Export cannot export an AMI with encrypted snapshots ` +
           `(${VM_EXPORT_LIMITS_URL}): export an image imported without encryptionKey`);
@@ -145,4 +149,14 @@ function revisionOf(image: IVmImportImage): string | undefined {
   const wait = image.node.children.find((child): child is CfnWaitCondition => child instanceof CfnWaitCondition);
   const parts = [image.imageName, image.imageVersion, wait ? Stack.of(wait).getLogicalId(wait) : ''];
   return parts.some((part) => Token.isUnresolved(part)) ? undefined : parts.join('/');
+}
+
+/** imageId exists only when the deployment waits for the image (it throws otherwise). */
+function waitsForImage(image: VmImportImage): boolean {
+  try {
+    void image.imageId;
+    return true;
+  } catch {
+    return false;
+  }
 }

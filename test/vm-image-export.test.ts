@@ -241,6 +241,19 @@ describe('synth-time checks', () => {
       .toThrow(/source: ExportTest\/Encrypted is imported with an encryptionKey, and VM Export cannot export an AMI with encrypted snapshots \(https:\/\/docs\.aws\.amazon\.com\/vm-import\/latest\/userguide\/limits-image-export\.html\)/);
   });
 
+  test('an import that does not wait for its image is refused: DistributeImage distributes only AVAILABLE images', () => {
+    const { stack, dist } = exportStack();
+    const early = new VmImportImage(stack, 'Early', {
+      disks: [DiskImage.fromBucket(s3.Bucket.fromBucketName(stack, 'D2', 'my-vm-disks'), 'early.vmdk')],
+      platform: Platform.LINUX,
+      licenseType: LicenseType.BYOL,
+      imageName: 'early',
+      waitForAvailable: false,
+    });
+    expect(() => new VmImageExport(stack, 'Export', { source: ExportSource.fromImage(early), distribution: dist }))
+      .toThrow(/source: ExportTest\/Early has waitForAvailable: false, .*set waitForAvailable: true on the import/);
+  });
+
   test('an AWS-licensed Windows image is refused; a Windows image without a license type is a warning', () => {
     const { stack, dist } = exportStack();
     const disks = s3.Bucket.fromBucketName(stack, 'D2', 'my-vm-disks');

@@ -55,7 +55,8 @@ export class VmImageExportProvider extends Construct {
       memorySize: 256,
       environment: { [EXPORT_POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
     });
-    this.poller = pollerStateMachine(this, isCompleteFunction, pollerName(this));
+    this.poller = pollerStateMachine(this, isCompleteFunction, pollerName(this),
+      'cdk-vm-import-export: polls long image exports and signals their CloudFormation wait conditions');
     const onEventFunction = new ExportOnEventFunction(this, 'OnEvent', {
       description: 'cdk-vm-import-export: starts, updates and deletes image exports (Custom::VmImageExport)',
       role: onEvent.role,
