@@ -5,7 +5,9 @@ import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
-import { DiskImage, LicenseType, Platform, VmDiskDistribution, VmDiskFormat, VmImportImage } from '../src';
+import {
+  DiskImage, ExportSource, LicenseType, Platform, VmDiskDistribution, VmDiskFormat, VmImageExport, VmImportImage,
+} from '../src';
 
 /**
  * Where the example takes its VM disk from.
@@ -29,11 +31,13 @@ export interface VmImportExportExampleProps extends StackProps {
  * The whole story in one stack: import a VM disk as an Image Builder image, build
  * on it with a recipe whose parent is the imported image (once at deploy time, and
  * from a pipeline), and distribute every image built as an AMI and as a VMDK file in S3.
+ * Beside that, the imported image itself is exported as a VHD file, with no build.
  */
 export class VmImportExportExampleStack extends Stack {
   public readonly imported: VmImportImage;
   public readonly distribution: VmDiskDistribution;
   public readonly exportBucket: s3.Bucket;
+  public readonly importedVmExport: VmImageExport;
 
   constructor(scope: Construct, id: string, props: VmImportExportExampleProps = {}) {
     super(scope, id, props);
@@ -112,6 +116,15 @@ export class VmImportExportExampleStack extends Stack {
       description: 'Every image as an AMI and as a VMDK file',
       exports: [{ bucket: this.exportBucket, prefix: 'vm-exports/', format: VmDiskFormat.VMDK }],
       amiDistributions: [{ amiName: 'example-hardened-vm-{{ imagebuilder:buildDate }}' }],
+    });
+
+    // The imported VM itself as a VHD file, with no recipe, pipeline or build (DistributeImage).
+    this.importedVmExport = new VmImageExport(this, 'ImportedVmExport', {
+      source: ExportSource.fromImage(this.imported),
+      distribution: new VmDiskDistribution(this, 'ImportedVmDisks', {
+        distributionName: 'example-imported-vm-disks',
+        exports: [{ bucket: this.exportBucket, prefix: 'imported-vm/', format: VmDiskFormat.VHD }],
+      }),
     });
 
     // One build at deploy time, on the imported image: it starts only once the import is AVAILABLE.

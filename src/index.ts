@@ -4,6 +4,8 @@ export * from './disk-inspection';
 export * from './service-role';
 export * from './vm-import-image';
 export * from './vm-disk-distribution';
+export * from './vm-image-export';
+export { ExportSource, type ExportSourceConfig } from './export-source';
 // The distribution kinds, by name: their files also hold the construct's
 // validation and rendering, which are not part of the API.
 export { VmDiskFormat, type VmDiskExport, type VmDiskExportOptions } from './distribution/vm-disk-export';

@@ -54,6 +54,20 @@ export interface IVmDiskDistribution extends IResource {
   readonly distributionConfigurationName: string;
 
   /**
+   * The role VM Export assumes to write the exported disks, when known.
+   *
+   * @default - unknown (a configuration referred to by ARN)
+   */
+  readonly exportRole?: iam.IRole;
+
+  /**
+   * The exports of the configuration, each with its Region, when known.
+   *
+   * @default - unknown (a configuration referred to by ARN)
+   */
+  readonly exports?: VmDiskExport[];
+
+  /**
    * Grants the given principal the given Image Builder actions on this distribution configuration.
    */
   grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
@@ -284,6 +298,13 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
    */
   public get exportRole(): iam.IRole | undefined {
     return this.createdExportRole ?? (this.hasExport() ? this.givenExportRole : undefined);
+  }
+
+  /**
+   * The exports of the configuration so far, each with its Region.
+   */
+  public get exports(): VmDiskExport[] | undefined {
+    return [...this.entries.values()].flatMap((entry) => (entry.s3Export ? [{ ...entry.s3Export, region: entry.region }] : []));
   }
 
   /**

@@ -351,6 +351,18 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
   public readonly tags: TagManager;
   /** The role VM Import assumes for this image. */
   public readonly serviceRole: iam.IRole;
+  /** The operating system platform of the VM. */
+  public readonly platform: Platform;
+  /**
+   * The license type the image was imported with, if one was given.
+   * VM Export cannot export AWS-licensed Windows images.
+   */
+  public readonly licenseType?: LicenseType;
+  /**
+   * The KMS key the AMI's snapshots are encrypted with, if one was given.
+   * VM Export cannot export AMIs with encrypted snapshots.
+   */
+  public readonly encryptionKey?: kms.IKey;
 
   private readonly resource: CustomResource;
   /** The read step after the wait condition (waitForAvailable). */
@@ -365,6 +377,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.imageVersion = props.imageVersion ?? '1.0.0';
     this.waitForAvailable = props.waitForAvailable ?? true;
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    this.platform = props.platform;
+    this.licenseType = props.licenseType;
+    this.encryptionKey = props.encryptionKey;
     const timeout = props.timeout ?? DEFAULT_TIMEOUT;
     const pollInterval = props.pollInterval ?? DEFAULT_POLL_INTERVAL;
     const maxPollInterval = props.maxPollInterval ?? DEFAULT_MAX_POLL_INTERVAL;

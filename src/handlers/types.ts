@@ -158,3 +158,73 @@ export interface VmDiskDistributionAttributes {
   readonly Arn: string;
   readonly Name: string;
 }
+
+/** Resource type of the export custom resource (VmImageExport). */
+export const VM_IMAGE_EXPORT_RESOURCE_TYPE = 'Custom::VmImageExport';
+/**
+ * Resource type of the read step that follows an export's wait condition: it
+ * reports the distributed image once it is AVAILABLE, so that whatever uses
+ * `exportedImageArn` waits for the export however long it takes.
+ */
+export const VM_IMAGE_EXPORT_COMPLETE_RESOURCE_TYPE = 'Custom::VmImageExportComplete';
+
+/** One export of the distribution, as the construct knows it at synth (informational, and part of the export's identity). */
+export interface ExportTargetProperties {
+  readonly Region: string;
+  readonly Bucket: string;
+  readonly Prefix?: string;
+  /** VMDK | RAW | VHD. */
+  readonly Format: string;
+}
+
+/** ResourceProperties of Custom::VmImageExport. */
+export interface VmImageExportProperties {
+  /** DistributeImage `sourceImage`: an AMI id, `ssm:<parameter>`, or an Image Builder image ARN. */
+  readonly SourceImage: string;
+  readonly DistributionConfigurationArn: string;
+  /** ARN of the role Image Builder assumes to distribute (DistributeImage `executionRole`). */
+  readonly ExecutionRole: string;
+  /** Image Builder loggingConfiguration.logGroupName. */
+  readonly LogGroupName?: string;
+  /**
+   * The distribution's exports, when the construct knows them: a change exports
+   * again even though the configuration keeps its ARN (it is updated in place).
+   */
+  readonly Exports?: ExportTargetProperties[];
+  /** Tags for the distributed image. */
+  readonly Tags?: Record<string, string>;
+  /** 'true' (default) | 'false'. */
+  readonly WaitForCompletion?: string;
+  /** Seconds the deployment may wait for the distributed image to become AVAILABLE. */
+  readonly TimeoutSeconds?: string;
+  /** 'destroy' (default: delete the distributed image record) | 'retain'. */
+  readonly RemovalPolicy?: string;
+  /** Presigned URL of the export's wait condition handle (see VmImportImageProperties.SignalUrl). Never logged. */
+  readonly SignalUrl?: string;
+  readonly WaitConditionLogicalId?: string;
+  readonly PollIntervalSeconds?: string;
+  readonly MaxPollIntervalSeconds?: string;
+}
+
+/** Attributes (Data) of Custom::VmImageExport and of its read step. */
+export interface VmImageExportAttributes {
+  /** The image build version DistributeImage made. */
+  readonly ExportedImageArn: string;
+}
+
+/** ResourceProperties of Custom::VmImageExportComplete. */
+export interface VmImageExportCompleteProperties {
+  readonly ExportedImageArn: string;
+  /** Ref of the wait condition: only makes this resource follow it. */
+  readonly WaitCondition?: string;
+  /** Seconds this step may itself wait (an export replaced without a new wait condition). */
+  readonly TimeoutSeconds?: string;
+}
+/**
+ * On a distributed image made by a replacing update: the image it replaces. The
+ * rollback of a failed replacement may arrive with the new image's id and the
+ * original properties; this tag leads back to the original export without a search.
+ */
+export const REPLACES_TAG_KEY = 'cdk-vm-import-export:replaces';
+/** How many of a distributed image's 50 tags the library uses (owner, logical id, hash, replaces). */
+export const EXPORT_LIBRARY_TAG_COUNT = 4;

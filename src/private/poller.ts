@@ -31,7 +31,10 @@ const POLLER_TIMEOUT = Duration.hours(13);
  * Each iteration writes about 5 history events; a 12-hour wait with the
  * default schedule (~300 polls) stays far below the 25,000-event limit.
  */
-export function pollerStateMachine(scope: Construct, poll: lambda.IFunction, stateMachineName: string): sfn.StateMachine {
+export function pollerStateMachine(
+  scope: Construct, poll: lambda.IFunction, stateMachineName: string,
+  comment = 'cdk-vm-import-export: polls long VM imports and signals their CloudFormation wait conditions',
+): sfn.StateMachine {
   const wait = new sfn.Wait(scope, 'WaitForNextPoll', { time: sfn.WaitTime.secondsPath('$.Next') });
   const pollTask = new tasks.LambdaInvoke(scope, 'PollImport', {
     lambdaFunction: poll,
@@ -56,7 +59,7 @@ export function pollerStateMachine(scope: Construct, poll: lambda.IFunction, sta
     stateMachineType: sfn.StateMachineType.STANDARD,
     stateMachineName,
     definitionBody: sfn.DefinitionBody.fromChainable(wait.next(pollTask).next(done)),
-    comment: 'cdk-vm-import-export: polls long VM imports and signals their CloudFormation wait conditions',
+    comment,
     timeout: POLLER_TIMEOUT,
     tracingEnabled: true,
     // The execution input holds the wait condition's presigned URL: never logged.

@@ -135,6 +135,33 @@ export interface FakeImage {
   inUse: boolean;
   /** Set by a test: the image's resource policy (GetImagePolicy); a shared image cannot be deleted. */
   policy?: string;
+  /** Set for an image DistributeImage made (vmImportTaskId is then ''): how its distribution goes. */
+  distribution?: FakeDistribution;
+}
+
+/** How a distribution started from now on (DistributeImage) goes. */
+export interface DistributionPlan {
+  /**
+   * GetImage calls of the distributed image until it ends. Default 3: the distribution
+   * phase copies and exports AMIs, which takes minutes to hours (an assumption about its
+   * length; the API reference says only to follow the image with GetImage).
+   */
+  readonly steps?: number;
+  /** Set: it runs this long by the fake's clock (`FakeAws.now`), however often it is read, then ends as planned. */
+  readonly durationMs?: number;
+  /** Set: it ends FAILED with this state.reason (GetImage reports a failed distribution so). */
+  readonly failureReason?: string;
+}
+
+export interface FakeDistribution {
+  readonly plan: Required<Pick<DistributionPlan, 'steps'>> & DistributionPlan;
+  readonly input: any;
+  /** The fake's clock when DistributeImage started it. */
+  readonly startedAt: number;
+  /** GetImage calls answered while it ran. */
+  gets: number;
+  /** One AMI per Region of the distribution configuration, reported once it is AVAILABLE. */
+  readonly amis: Array<{ region: string; image: string }>;
 }
 
 export interface FakeRecipe {
@@ -332,6 +359,14 @@ export class FakeAws {
    * ResourceAlreadyExistsException, the older behaviour. Unverified which one AWS does today.
    */
   refuseSameNameVersion = false;
+  /** Applies to distributions started after it is set (DistributeImage). */
+  distributionPlan: DistributionPlan = {};
+  /**
+   * Distributions running at once; DistributeImage beyond answers ServiceQuotaExceededException
+   * (a code the model lists for DistributeImage; which quota AWS applies is unverified).
+   * Default undefined: unlimited.
+   */
+  maxRunningDistributions?: number;
   /**
    * DescribeImportImageTasks calls (that show the task) during which a cancelled task
    * reads `deleting` before `deleted`. Default 2: CancelImportTask answers State deleting
@@ -1191,6 +1226,8 @@ export class FakeAws {
   private imageBuilderOperation(operation: string, input: any): unknown {
     switch (operation) {
       case 'ImportVmImage': return this.importVmImage(input);
+      case 'DistributeImage': return this.distributeImage(input);
+      case 'ListImages': return this.listImages(input);
       case 'GetImage': return this.getImage(input);
       case 'ListImageBuildVersions': return this.listImageBuildVersions(input);
       case 'ListImageRecipes': return this.listImageRecipes(input);
@@ -1261,6 +1298,7 @@ export class FakeAws {
    * (BUILDING; PENDING while the task still runs), then reads FAILED or CANCELLED.
    */
   imageStatus(image: FakeImage): { status: string; reason?: string } {
+    if (image.distribution) return this.distributionStatus(image, image.distribution);
     const task = this.importTasks.get(image.vmImportTaskId);
     const running = !task || task.status === 'active';
     if (image.cancelled) {
@@ -1282,6 +1320,7 @@ export class FakeAws {
     const view = this.imageView(image);
     if (this.importTasks.get(image.vmImportTaskId)?.status !== 'active') image.getsAfterTaskEnded++;
     if (image.cancelled) image.getsAfterCancel++;
+    if (image.distribution && !image.cancelled) image.distribution.gets++;
     return { image: view };
   }
 
@@ -1289,6 +1328,7 @@ export class FakeAws {
     const state = this.imageStatus(image);
     const task = this.importTasks.get(image.vmImportTaskId);
     const ami = state.status === 'AVAILABLE' && task?.imageId && this.amis.has(task.imageId) ? task.imageId : undefined;
+    if (image.distribution) return this.distributedImageView(image, image.distribution, state);
     return {
       arn: image.arn,
       type: 'AMI',
@@ -1393,6 +1433,152 @@ export class FakeAws {
     }
     this.images.delete(image.arn);
     return { imageBuildVersionArn: image.arn };
+  }
+
+  // ---------------------------------------------------------------- DistributeImage
+
+  /**
+   * DistributeImage (API reference): sourceImage is an AMI id, `ssm:<parameter>` or an
+   * Image Builder image ARN, which must be AVAILABLE (a version ARN resolves to its newest
+   * AVAILABLE build); the distribution configuration must exist. Idempotent by clientToken
+   * (same parameters: the first answer; others: IdempotentParameterMismatchException).
+   * The name and version Image Builder gives the distributed image are not documented:
+   * here an image source's own name and version with the next build number, and for an
+   * AMI or SSM source the AMI id (or parameter path) as name and 1.0.0 (assumptions; the
+   * handlers must not depend on them). An AMI source must be an AMI the fake knows (the
+   * import made it); an SSM parameter is not resolved (the fake has no SSM).
+   */
+  private distributeImage(input: any): unknown {
+    const same = [...this.images.values()].find((i) => i.distribution && i.clientToken === input.clientToken);
+    if (same) {
+      if (JSON.stringify(same.distribution!.input) !== JSON.stringify(input)) {
+        throw new AwsError('IdempotentParameterMismatchException', 'The client token is already used for a request with other parameters.');
+      }
+      return { clientToken: input.clientToken, imageBuildVersionArn: same.arn };
+    }
+    const config = this.distributionConfiguration(input.distributionConfigurationArn);
+    const running = [...this.images.values()].filter((i) => i.distribution && !TERMINAL_IMAGE_STATUSES.has(this.imageStatus(i).status)).length;
+    if (this.maxRunningDistributions !== undefined && running >= this.maxRunningDistributions) {
+      throw new AwsError('ServiceQuotaExceededException', `You have reached the limit of ${this.maxRunningDistributions} concurrent distributions.`);
+    }
+    const source: string = input.sourceImage;
+    let name: string;
+    let version: string;
+    let platform = 'Linux';
+    if (source.startsWith('arn:')) {
+      const image = this.resolveSourceImage(source);
+      name = image.name.toLowerCase();
+      version = image.version;
+      platform = image.platform;
+    } else if (source.startsWith('ssm:')) {
+      name = `ssm${source.slice(4).toLowerCase().replace(/[^a-z0-9-_]/g, '-')}`;
+      version = '1.0.0';
+    } else {
+      if (!this.amis.has(source)) throw new AwsError('InvalidRequestException', `The source image ${source} does not exist.`);
+      name = source;
+      version = '1.0.0';
+    }
+    const versionArn = `arn:aws:imagebuilder:${this.region}:${this.account}:image/${name}/${version}`;
+    const buildVersion = Math.max(this.buildCounters.get(versionArn) ?? 0,
+      ...[...this.images.values()].filter((i) => i.arn.startsWith(`${versionArn}/`)).map((i) => i.buildVersion)) + 1;
+    this.buildCounters.set(versionArn, buildVersion);
+    const arn = `${versionArn}/${buildVersion}`;
+    this.images.set(arn, {
+      arn,
+      name,
+      version,
+      buildVersion,
+      platform,
+      vmImportTaskId: '',
+      clientToken: input.clientToken,
+      input,
+      dateCreated: new Date(this.now()).toISOString(),
+      tags: { ...(input.tags ?? {}) },
+      cancelled: false,
+      getsAfterTaskEnded: 0,
+      getsAfterCancel: 0,
+      inUse: false,
+      distribution: {
+        plan: { steps: 3, ...this.distributionPlan },
+        input,
+        startedAt: this.now(),
+        gets: 0,
+        amis: config.distributions.map((d: any) => ({ region: d.region, image: this.newId('ami') })),
+      },
+    });
+    return { clientToken: input.clientToken, imageBuildVersionArn: arn };
+  }
+
+  private resolveSourceImage(arn: string): FakeImage {
+    const direct = this.images.get(arn);
+    const image = direct ?? [...this.images.values()]
+      .filter((i) => i.arn.startsWith(`${arn}/`) && this.imageStatus(i).status === 'AVAILABLE')
+      .sort((a, b) => b.buildVersion - a.buildVersion)[0];
+    if (!image) throw new AwsError('ResourceNotFoundException', `The image ${arn} cannot be found.`, 404);
+    const status = this.imageStatus(image).status;
+    if (status !== 'AVAILABLE') throw new AwsError('InvalidRequestException', `The image ${arn} is ${status}; only AVAILABLE images can be distributed.`);
+    return image;
+  }
+
+  /**
+   * PENDING at the first read, then DISTRIBUTING until the plan's steps (or duration) are
+   * done, then AVAILABLE with one AMI per Region, or FAILED with the plan's reason. After
+   * CancelImageCreation it stays DISTRIBUTING for imageSettleGets reads, then CANCELLED
+   * (as an imported image does: aws-facts.md).
+   */
+  private distributionStatus(image: FakeImage, distribution: FakeDistribution): { status: string; reason?: string } {
+    if (image.cancelled) {
+      if (image.getsAfterCancel < this.imageSettleGets) return { status: 'DISTRIBUTING' };
+      return { status: 'CANCELLED', reason: 'Image creation cancelled by the user' };
+    }
+    const { plan } = distribution;
+    const running = plan.durationMs !== undefined ? this.now() - distribution.startedAt < plan.durationMs : distribution.gets < plan.steps;
+    if (running) return { status: distribution.gets === 0 ? 'PENDING' : 'DISTRIBUTING' };
+    if (plan.failureReason !== undefined) return { status: 'FAILED', reason: [...plan.failureReason].slice(0, 1024).join('') };
+    return { status: 'AVAILABLE' };
+  }
+
+  private distributedImageView(
+    image: FakeImage, distribution: FakeDistribution, state: { status: string; reason?: string },
+  ): Record<string, unknown> {
+    const done = state.status === 'AVAILABLE';
+    return {
+      arn: image.arn,
+      type: 'AMI',
+      name: image.name,
+      version: image.version,
+      platform: image.platform,
+      state,
+      dateCreated: image.dateCreated,
+      outputResources: { amis: done ? distribution.amis.map((ami) => ({ ...ami, name: image.name, accountId: this.account })) : [] },
+      ...(Object.keys(image.tags).length > 0 ? { tags: image.tags } : {}),
+    };
+  }
+
+  /**
+   * ListImages: the image VERSIONS of owner Self (the model's default owner), as
+   * ImageVersion, which carries no tags; filters name, osVersion, platform, type, version
+   * (the model's list); pages of imageBuilderListPageSize unless maxResults.
+   */
+  private listImages(input: any): unknown {
+    const owner = input.owner ?? 'Self';
+    const versions = new Map<string, FakeImage>();
+    for (const image of [...this.images.values()].sort((a, b) => a.arn.localeCompare(b.arn))) {
+      const versionArn = image.arn.slice(0, image.arn.lastIndexOf('/'));
+      if (!versions.has(versionArn)) versions.set(versionArn, image);
+    }
+    const fields: Record<string, (i: FakeImage) => string | undefined> = {
+      name: (i) => i.name, osVersion: (i) => i.osVersion, platform: (i) => i.platform, type: () => 'AMI', version: (i) => i.version,
+    };
+    const listed = owner === 'Self' ? [...versions.entries()].filter(([, i]) => imageBuilderFilter(input.filters, fields, i)) : [];
+    const { page, next } = paginate(listed, input.nextToken, input.maxResults ?? this.imageBuilderListPageSize,
+      () => new AwsError('InvalidPaginationTokenException', 'Invalid nextToken.'));
+    return {
+      imageVersionList: page.map(([arn, i]) => ({
+        arn, name: i.name, type: 'AMI', version: i.version, platform: i.platform, owner: this.account, dateCreated: i.dateCreated,
+      })),
+      ...(next ? { nextToken: next } : {}),
+    };
   }
 
   private distributionConfiguration(arn: string): FakeDistributionConfiguration {

@@ -517,7 +517,7 @@ export const MODELED_OPERATIONS: readonly string[] = Object.keys(RULES);
  */
 export function iamRequestsFor(call: RecordedCall, fake: FakeAws): IamRequest[] {
   const key = `${call.service}:${call.operation}`;
-  const rule = RULES[key];
+  const rule = RULES[key] ?? EXPORT_RULES[key];
   if (!rule) throw new Error(`no IAM rule for ${key} in test/support/iam.ts: add one, with its source`);
   return rule(call, fake, key);
 }
@@ -577,3 +577,57 @@ export async function grantedActions(policies: NamedPolicy[], skip: (s: Statemen
   }
   return granted;
 }
+
+// ---------------------------------------------------------------- VmImageExport
+
+/**
+ * The operations the export handlers (src/handlers/image-export) call that RULES does
+ * not cover here, from the same sources (iam-data's actions and resourceTypes files,
+ * which follow the Service Authorization Reference). ListImageBuildVersions, the
+ * CloudFormation and the Step Functions rules mirror the ones the long-wait IAM proof
+ * adds to RULES; where both exist, RULES' entry is used.
+ */
+const EXPORT_RULES: Record<string, Rule> = {
+  /**
+   * iam-data imagebuilder:DistributeImage: image* (a build version ARN; the distributed
+   * image's, as Image Builder names it), aws:RequestTag and aws:TagKeys; no dependent
+   * actions. The executionRole is passed (iam:PassRole; the role trusts Image Builder).
+   * Assumptions, each unverified and granted so that either answer works: Image Builder
+   * reads its service-linked role with the caller's credentials (as AWS::ImageBuilder::Image's
+   * provider declares for CreateImage), and reads an SSM source with them
+   * (ssm:GetParameter, parameter ARN without the leading "/").
+   */
+  'imagebuilder:DistributeImage': (call, fake, name) => {
+    const input = call.input;
+    const created = [...fake.images.values()].find((i) => i.distribution && i.clientToken === input.clientToken);
+    const tags = input.tags as Record<string, string> | undefined;
+    const role = String(input.executionRole);
+    const source = String(input.sourceImage);
+    return [
+      { action: 'imagebuilder:DistributeImage', resource: created?.arn ?? imagebuilderArn('image/not-assigned/1.0.0/1'), context: requestTagContext(tags), call: name },
+      {
+        action: 'iam:PassRole', resource: role.startsWith('arn:') ? role : roleArn(role), context: { 'iam:PassedToService': 'imagebuilder.amazonaws.com' }, call: name,
+      },
+      { action: 'iam:GetRole', resource: IMAGE_BUILDER_SERVICE_LINKED_ROLE, context: {}, call: name },
+      ...(source.startsWith('ssm:')
+        ? [{ action: 'ssm:GetParameter', resource: `arn:${PARTITION}:ssm:${REGION}:${ACCOUNT}:parameter/${source.slice(4).replace(/^\//, '')}`, context: {}, call: name }]
+        : []),
+    ];
+  },
+  /** iam-data: no resource types (Resource "*"), no condition keys. */
+  'imagebuilder:ListImages': (_c, _f, name) => [{ action: 'imagebuilder:ListImages', resource: '*', context: {}, call: name }],
+  /** iam-data: allImageBuildVersions* (image/<name>/<version>/*). */
+  'imagebuilder:ListImageBuildVersions': (call, _f, name) => [{
+    action: 'imagebuilder:ListImageBuildVersions', resource: `${call.input.imageVersionArn}/*`, context: {}, call: name,
+  }],
+  /** iam-data: stack* (the handlers name stacks by id). */
+  'cloudformation:DescribeStackResource': (call, _f, name) => [{ action: 'cloudformation:DescribeStackResource', resource: call.input.StackName, context: {}, call: name }],
+  'cloudformation:DescribeStacks': (call, _f, name) => [{ action: 'cloudformation:DescribeStacks', resource: call.input.StackName, context: {}, call: name }],
+  /** iam-data states:*: statemachine* for StartExecution and ListExecutions, execution* for StopExecution. */
+  'sfn:StartExecution': (call, _f, name) => [{ action: 'states:StartExecution', resource: call.input.stateMachineArn, context: {}, call: name }],
+  'sfn:ListExecutions': (call, _f, name) => [{ action: 'states:ListExecutions', resource: call.input.stateMachineArn, context: {}, call: name }],
+  'sfn:StopExecution': (call, _f, name) => [{ action: 'states:StopExecution', resource: call.input.executionArn, context: {}, call: name }],
+};
+
+/** The operations the export rules cover (`service:Operation`). */
+export const EXPORT_MODELED_OPERATIONS: readonly string[] = Object.keys(EXPORT_RULES);

@@ -230,7 +230,10 @@ async function describeTaskOrFail(importTaskId: string, deps: ImportImageDeps): 
   }
 }
 
-export async function getImageIfExists(imageArn: string, deps: ImportImageDeps): Promise<Image | undefined> {
+/** What reading and cancelling an image need: the export handlers (src/handlers/image-export) use these too. */
+export type ImageBuilderDeps = Pick<ImportImageDeps, 'imagebuilder' | 'sleep'>;
+
+export async function getImageIfExists(imageArn: string, deps: Pick<ImportImageDeps, 'imagebuilder'>): Promise<Image | undefined> {
   try {
     const { image } = await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: imageArn }));
     return image;
@@ -292,7 +295,7 @@ async function usersOf(imageArn: string, deps: ImportImageDeps): Promise<string>
  * InvalidRequestException and ResourceInUseException. Any such 4xx after which
  * GetImage shows the image terminal (or gone) is success; otherwise the failure stands.
  */
-export async function cancelImageCreation(imageArn: string, request: RequestIdentity, deps: ImportImageDeps): Promise<void> {
+export async function cancelImageCreation(imageArn: string, request: RequestIdentity, deps: ImageBuilderDeps): Promise<void> {
   try {
     await retryTransient(() => deps.imagebuilder.send(new CancelImageCreationCommand({
       imageBuildVersionArn: imageArn,

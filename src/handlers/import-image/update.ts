@@ -118,7 +118,7 @@ function tagMap(value: unknown): Record<string, string> {
 
 /** Sends only the differences, so unchanged tags cost no call. */
 export async function updateTags(
-  imageArn: string, oldTags: Record<string, string>, newTags: Record<string, string>, deps: ImportImageDeps,
+  imageArn: string, oldTags: Record<string, string>, newTags: Record<string, string>, deps: Pick<ImportImageDeps, 'imagebuilder' | 'sleep'>,
 ): Promise<void> {
   const { toSet, toRemove } = diffTags(oldTags, newTags);
   // Untag first, so that swapping keys on an image near the 50-tag limit does not overflow it.
