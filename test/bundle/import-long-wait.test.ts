@@ -80,18 +80,18 @@ afterEach(() => {
   expect(fake.problems).toEqual([]);
 });
 
-function createEvent(): any {
+function createEvent(logicalId = 'ImportedVm', waitId = WAIT_ID): any {
   return {
     RequestType: 'Create',
     ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:framework-onEvent',
     ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/presigned',
     StackId: STACK_ID,
-    RequestId: 'create-1',
-    LogicalResourceId: 'ImportedVm',
+    RequestId: `create-${logicalId}`,
+    LogicalResourceId: logicalId,
     ResourceType: 'Custom::VmImportImage',
     ResourceProperties: {
       ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:framework-onEvent',
-      ImageName: 'big-windows',
+      ImageName: `big-windows-${logicalId.toLowerCase()}`,
       ImageVersion: '1.0.0',
       Platform: 'Windows',
       LicenseType: 'BYOL',
@@ -101,8 +101,8 @@ function createEvent(): any {
       WaitForAvailable: 'true',
       TimeoutSeconds: String(6 * 3600),
       RemovalPolicy: 'destroy',
-      SignalUrl: fake.waitConditionHandle(WAIT_ID, STACK_ID),
-      WaitConditionLogicalId: WAIT_ID,
+      SignalUrl: fake.waitConditionHandle(waitId, STACK_ID),
+      WaitConditionLogicalId: waitId,
       PollIntervalSeconds: '15',
       MaxPollIntervalSeconds: '120',
     },
@@ -236,5 +236,50 @@ describe('a 3-hour import through the wait condition and the poller', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(fake.signals.get(WAIT_ID) ?? []).toEqual([]);
     expect(polls).toBeLessThanOrEqual(24);
+  });
+
+  test('a quota of 2 with 4 imports in one stack: two wait for room, then all 4 complete, in turn', async () => {
+    fake.maxActiveImportTasks = 2;
+    fake.importPlan = { durationMs: HOUR / 3 };
+    const names = ['A', 'B', 'C', 'D'];
+    const events = names.map((n) => createEvent(`Vm${n}`, `Vm${n}Wait`));
+    names.forEach((n) => fake.setStackResource(STACK_ID, `Vm${n}Wait`, { status: 'CREATE_IN_PROGRESS', type: 'AWS::CloudFormation::WaitCondition' }));
+    names.forEach((n) => fake.setStackResource(STACK_ID, `Vm${n}`, { status: 'CREATE_IN_PROGRESS', type: 'Custom::VmImportImage' }));
+    const started = [];
+    for (const event of events) started.push(await onEvent(event, deps) as any);
+    expect(started.map((r) => r.Wait)).toEqual(['none', 'none', 'queue', 'queue']);
+
+    const definition = pollerDefinition();
+    const runPollers = async () => {
+      for (const execution of [...fake.executions.values()].filter((e) => e.status === 'RUNNING')) {
+        const result = await runStateMachine(definition, execution.input, { clock, invoke: async (_r, state) => isComplete(state as PollerState, deps) });
+        expect(result.status).toBe('SUCCEEDED');
+        fake.finishExecution(execution.arn, 'SUCCEEDED');
+      }
+    };
+    // The first two run; the queued two wait (the Provider's waiter asks every 15 s).
+    const queued = [2, 3].map((i) => ({ ...events[i], ...started[i] }));
+    await expect(isComplete(queued[0], deps)).resolves.toEqual({ IsComplete: false });
+    await runPollers();
+    // Room again: each queued import starts with its own client token, and completes with its real id.
+    const finished = [];
+    for (const event of queued) {
+      let result: any = { IsComplete: false };
+      for (let i = 0; i < 10 && !result.IsComplete; i++) {
+        clock.advance(15_000);
+        result = await isComplete(event, deps);
+      }
+      finished.push(result);
+    }
+    expect(finished).toEqual([
+      expect.objectContaining({ IsComplete: true, PhysicalResourceId: expect.stringMatching(/\|import-ami-/) }),
+      expect.objectContaining({ IsComplete: true, PhysicalResourceId: expect.stringMatching(/\|import-ami-/) }),
+    ]);
+    await runPollers();
+    expect(fake.importTasks.size).toBe(4);
+    expect([...fake.importTasks.values()].every((t) => t.status === 'completed')).toBe(true);
+    for (const n of names) expect(fake.signals.get(`Vm${n}Wait`)).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+    // No second task for a queued import, however often it asked.
+    expect(new Set([...fake.importTasks.values()].map((t) => t.clientToken)).size).toBe(4);
   });
 });
