@@ -252,7 +252,8 @@ describe('a 3-hour import through the wait condition and the poller', () => {
     const definition = pollerDefinition();
     const runPollers = async () => {
       for (const execution of [...fake.executions.values()].filter((e) => e.status === 'RUNNING')) {
-        const result = await runStateMachine(definition, execution.input, { clock, invoke: async (_r, state) => isComplete(state as PollerState, deps) });
+        const invoke = async (_resource: string, state: unknown) => isComplete(state as PollerState, deps);
+        const result = await runStateMachine(definition, execution.input, { clock, invoke });
         expect(result.status).toBe('SUCCEEDED');
         fake.finishExecution(execution.arn, 'SUCCEEDED');
       }
