@@ -245,7 +245,7 @@ describe('a 3-hour import through the wait condition and the poller', () => {
     const events = names.map((n) => createEvent(`Vm${n}`, `Vm${n}Wait`));
     names.forEach((n) => fake.setStackResource(STACK_ID, `Vm${n}Wait`, { status: 'CREATE_IN_PROGRESS', type: 'AWS::CloudFormation::WaitCondition' }));
     names.forEach((n) => fake.setStackResource(STACK_ID, `Vm${n}`, { status: 'CREATE_IN_PROGRESS', type: 'Custom::VmImportImage' }));
-    const started = [];
+    const started: any[] = [];
     for (const event of events) started.push(await onEvent(event, deps) as any);
     expect(started.map((r) => r.Wait)).toEqual(['none', 'none', 'queue', 'queue']);
 
@@ -263,7 +263,7 @@ describe('a 3-hour import through the wait condition and the poller', () => {
     await expect(isComplete(queued[0], deps)).resolves.toEqual({ IsComplete: false });
     await runPollers();
     // Room again: each queued import starts with its own client token, and completes with its real id.
-    const finished = [];
+    const finished: any[] = [];
     for (const event of queued) {
       let result: any = { IsComplete: false };
       for (let i = 0; i < 10 && !result.IsComplete; i++) {
