@@ -381,8 +381,14 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
     validateEnumValue('platform', props.platform, 'Platform', Platform);
     validateEnumValue('architecture', props.architecture, 'Architecture', Architecture);
-    validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode, ' (VM Import does not import uefi-preferred)');
+    validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode);
+    if (props.bootMode === BootMode.UEFI_PREFERRED) {
+      throw new Error('bootMode is uefi-preferred, which VM Import does not import; use BootMode.UEFI or BootMode.LEGACY_BIOS, or import with ImportedAmi, which registers uefi-preferred AMIs');
+    }
     validateEnumValue('licenseType', props.licenseType, 'LicenseType', LicenseType);
+    if (props.architecture === Architecture.ARM64) {
+      throw new Error('architecture is arm64, which VM Import (ImportImage) does not import; import arm64 VMs with ImportedAmi (ImportSnapshot per disk, then RegisterImage)');
+    }
     if (props.platform === Platform.LINUX && props.architecture === Architecture.I386) {
       throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 (i386 is for Windows)');
     }
