@@ -2,6 +2,9 @@ import { DescribeStackResourceCommand, DescribeStacksCommand, StackResourceDetai
 import { ImportImageDeps } from './common';
 import { errorMessage, errorName } from '../shared/util';
 
+/** What the stack helpers need: only the CloudFormation client (ImportedAmi's handlers use them too). */
+export type StackDeps = Pick<ImportImageDeps, 'cloudformation'>;
+
 /** How often a wait in isComplete asks CloudFormation whether it still waits for the resource. */
 export const STACK_CHECK_INTERVAL_MS = 60_000;
 
@@ -12,7 +15,7 @@ export const STACK_CHECK_INTERVAL_MS = 60_000;
  * the Provider's waiter polls on regardless. Only a clear answer says no: errors
  * and missing permissions keep the wait going (its deadline bounds it).
  */
-export async function stillAwaited(stackId: string, logicalId: string, deps: ImportImageDeps): Promise<boolean> {
+export async function stillAwaited(stackId: string, logicalId: string, deps: StackDeps): Promise<boolean> {
   const resource = await describeStackResource(stackId, logicalId, deps);
   if (resource === 'unknown') return true;
   if (resource === 'missing' || resource === 'stack-gone') return false;
@@ -26,7 +29,7 @@ export async function stillAwaited(stackId: string, logicalId: string, deps: Imp
  * permission, no client): callers keep waiting then.
  */
 export async function describeStackResource(
-  stackId: string, logicalId: string, deps: ImportImageDeps,
+  stackId: string, logicalId: string, deps: StackDeps,
 ): Promise<StackResourceDetail | 'missing' | 'stack-gone' | 'unknown'> {
   if (!deps.cloudformation) return 'unknown';
   try {
@@ -53,7 +56,7 @@ export function stackCheckDue(startedAt: number, now: number, intervalMs: number
  * Whether the stack is rolling an update back: the rollback Update of an image
  * that disappeared must succeed, or the stack would end in UPDATE_ROLLBACK_FAILED.
  */
-export async function rollingBack(stackId: string, deps: ImportImageDeps): Promise<boolean> {
+export async function rollingBack(stackId: string, deps: StackDeps): Promise<boolean> {
   if (!deps.cloudformation) return false;
   try {
     const { Stacks } = await deps.cloudformation.send(new DescribeStacksCommand({ StackName: stackId }));
