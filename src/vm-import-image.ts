@@ -1,4 +1,3 @@
-import { createHash } from 'crypto';
 import {
   Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, CustomResource, Duration, Fn, IResource,
   ITaggable, Lazy, Names, RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
@@ -17,7 +16,8 @@ import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './pri
 import { OWNER_TAG_KEY } from './private/handler-provider';
 import { PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
-import { validateEnumValue, validateImageName, validateSemanticVersion } from './private/validation';
+import { synthKey } from './private/synth-key';
+import { validateDuration, validateEnumValue, validateImageName, validateSemanticVersion } from './private/validation';
 
 /** The most disks one ImportImage call accepts. */
 const MAX_DISKS = 21;
@@ -585,22 +585,4 @@ function renderDisk(config: DiskImageConfig): DiskContainerProperties {
     DeviceName: config.deviceName,
     Description: config.description,
   };
-}
-
-function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
-  if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
-    throw new Error(`${prop} must be known at synth time; got a token`);
-  }
-  const seconds = value.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
-    throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
-  }
-}
-
-/**
- * A short key of what the template says of an import, for the logical ids of its
- * wait condition. Values that are tokens count by their CloudFormation expression.
- */
-function synthKey(scope: Construct, settings: object): string {
-  return createHash('sha256').update(JSON.stringify(Stack.of(scope).resolve(settings))).digest('hex').slice(0, 8).toUpperCase();
 }

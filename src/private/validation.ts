@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 
 /** Image Builder's pattern for resource names (images, distribution configurations). */
 export const RESOURCE_NAME_PATTERN = /^[-_A-Za-z0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z0-9]$/;
@@ -26,4 +26,15 @@ export function validateEnumValue(prop: string, value: string | undefined, enumN
   const allowed = Object.entries(members);
   if (allowed.some(([, v]) => v === value)) return;
   throw new Error(`${prop} "${value}" is not a ${enumName}${note}; use ${allowed.map(([k]) => `${enumName}.${k}`).join(', ')}`);
+}
+
+/** Throws unless a duration is whole seconds from `min` to `max`, known at synth. */
+export function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
+  if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
+    throw new Error(`${prop} must be known at synth time; got a token`);
+  }
+  const seconds = value.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
+    throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
+  }
 }
