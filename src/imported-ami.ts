@@ -300,7 +300,7 @@ export class ImportedAmi extends Resource implements IImportedAmi, ITaggable {
     validateDuration('maxPollInterval', maxPollInterval, pollInterval, MAX_POLL_INTERVAL, 'use whole seconds, no less than pollInterval');
     const description = props.description;
     if (description !== undefined && !Token.isUnresolved(description) && (description.length === 0 || description.length > MAX_DESCRIPTION)) {
-      throw new Error(`description is ${props.description.length} characters long; RegisterImage accepts 1 to ${MAX_DESCRIPTION}: shorten it, or leave it out`);
+      throw new Error(`description is ${description.length} characters long; RegisterImage accepts 1 to ${MAX_DESCRIPTION}: shorten it, or leave it out`);
     }
     if (!Token.isUnresolved(rootDeviceName) && !/^\/dev\/[a-z0-9]+$/.test(rootDeviceName)) {
       throw new Error(`rootDeviceName "${rootDeviceName}" is not a device name; use the one the OS on the boot disk expects, e.g. "/dev/xvda" or "/dev/sda1"`);

@@ -148,7 +148,7 @@ async function removeTargets(
         continue;
       }
       for (const snapshot of [...snapshotsLeft]) {
-        await deleteSnapshot(snapshot, deps);
+        await deleteSnapshot(snapshot, untagged.has(snapshot), deps);
         snapshotsLeft.splice(snapshotsLeft.indexOf(snapshot), 1);
       }
     } catch (err) {
@@ -195,11 +195,28 @@ async function deregisterAmi(imageId: string, deps: ImportedAmiDeps): Promise<vo
   }
 }
 
-async function deleteSnapshot(snapshotId: string, deps: ImportedAmiDeps): Promise<void> {
-  try {
-    await retryTransient(() => deps.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), deps.sleep);
-    console.log(`deleted ${snapshotId}`);
-  } catch (err) {
-    if (!EC2_GONE.has(errorName(err))) throw awsFailure('EC2 DeleteSnapshot', err, snapshotId);
+/**
+ * Waits before each retry of a DeleteSnapshot that IAM refused right after this Delete tagged the
+ * snapshot: DeleteSnapshot is allowed only on snapshots with the stack's tag, and whether IAM sees a
+ * tag as soon as CreateTags answers is unverified (EC2 tags are eventually consistent).
+ */
+export const CLAIM_RETRY_DELAYS_MS = [2_000, 4_000, 8_000];
+
+async function deleteSnapshot(snapshotId: string, justTagged: boolean, deps: ImportedAmiDeps): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await retryTransient(() => deps.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), deps.sleep);
+      console.log(`deleted ${snapshotId}`);
+      return;
+    } catch (err) {
+      if (EC2_GONE.has(errorName(err))) return;
+      const delay = CLAIM_RETRY_DELAYS_MS[attempt];
+      if (justTagged && errorName(err) === 'UnauthorizedOperation' && delay !== undefined) {
+        console.log(`DeleteSnapshot of the just tagged ${snapshotId} was refused (${errorName(err)}); retrying in ${delay} ms`);
+        await deps.sleep(delay);
+        continue;
+      }
+      throw awsFailure('EC2 DeleteSnapshot', err, snapshotId);
+    }
   }
 }

@@ -129,8 +129,11 @@ export async function pollerStep(state: PollerState, deps: ImportedAmiDeps): Pro
         await tagSnapshots(untagged, tags, deps);
         tagged = [...tagged, ...untagged];
       }
-      if (disks.every((disk) => disk.kind === 'completed')) {
-        const snapshotIds = disks.map((disk) => (disk as Extract<DiskState, { kind: 'completed' }>).snapshotId);
+      const snapshotIds = disks.flatMap((disk) => (disk.kind === 'completed' ? [disk.snapshotId] : []));
+      // Registered a poll after the snapshots were tagged: RegisterImage is allowed only on snapshots with the
+      // stack's tag, and whether IAM sees a tag the moment CreateTags answers is unverified (EC2 tags are
+      // eventually consistent). One poll interval later it is as settled as this handler can know.
+      if (snapshotIds.length === props.Disks.length && snapshotIds.every((id) => state.Tagged.includes(id))) {
         const imageId = await registerAmi(props, snapshotIds, tags, input.ImportId, deps);
         // Registered from snapshots the AMI is usable within moments; the next poll reads its state.
         ami = { ImageId: imageId, State: 'pending', Name: props.AmiName };
