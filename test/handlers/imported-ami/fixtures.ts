@@ -86,7 +86,7 @@ export function testDeps(now = NOW): TestDeps {
     ec2: new EC2Client({ region: REGION }),
     sfn: new SFNClient({ region: REGION }),
     cloudformation: new CloudFormationClient({ region: REGION }),
-    signal: jest.fn(async () => undefined),
+    signal: jest.fn(async (_url: string, _signal: WaitConditionSignal) => undefined),
     pollerStateMachineArn: POLLER_ARN,
     sleep: jest.fn(async (_ms: number) => undefined),
     now: () => now,
@@ -117,7 +117,7 @@ export function task(id: string, status: string, extra: { SnapshotId?: string; S
 }
 
 /** The import's AMI as DescribeImages shows it. */
-export function image(state = 'available', importId = IMPORT_ID, snapshots = SNAPSHOT_IDS, id = AMI): Image {
+export function image(state: Image['State'] = 'available', importId = IMPORT_ID, snapshots = SNAPSHOT_IDS, id = AMI): Image {
   return {
     ImageId: id,
     Name: 'appliance-1.4',
