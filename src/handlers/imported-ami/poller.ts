@@ -104,6 +104,8 @@ export async function pollerStep(state: PollerState, deps: ImportedAmiDeps): Pro
   let ami: Image | undefined;
   let queued: string | undefined;
   let transient: string | undefined;
+  // The last steps (tagging, registering, the AMI becoming available) take seconds, not hours.
+  let soon = false;
   try {
     // The AMI first: once it exists the tasks no longer matter (EC2 forgets them after 7 days).
     ami = await findImportAmi(input.ImportId, deps);
@@ -128,6 +130,7 @@ export async function pollerStep(state: PollerState, deps: ImportedAmiDeps): Pro
       if (untagged.length > 0) {
         await tagSnapshots(untagged, tags, deps);
         tagged = [...tagged, ...untagged];
+        soon = tagged.length >= props.Disks.length;
       }
       const snapshotIds = disks.flatMap((disk) => (disk.kind === 'completed' ? [disk.snapshotId] : []));
       // Registered a poll after the snapshots were tagged: RegisterImage is allowed only on snapshots with the
@@ -137,6 +140,7 @@ export async function pollerStep(state: PollerState, deps: ImportedAmiDeps): Pro
         const imageId = await registerAmi(props, snapshotIds, tags, input.ImportId, deps);
         // Registered from snapshots the AMI is usable within moments; the next poll reads its state.
         ami = { ImageId: imageId, State: 'pending', Name: props.AmiName };
+        soon = true;
       }
     }
   } catch (err) {
@@ -179,7 +183,8 @@ export async function pollerStep(state: PollerState, deps: ImportedAmiDeps): Pro
     console.log(`nothing waits for ${what} any more (the wait condition is gone or settled): the poller stops`);
     return finished({ TaskIds: taskIds, Tagged: tagged });
   }
-  const next = nextPollSeconds(elapsedSeconds, input.PollIntervalSeconds, input.MaxPollIntervalSeconds, (input.Deadline - now) / 1000);
+  const pending = soon || (ami !== undefined && !transient);
+  const next = nextPollSeconds(pending ? 0 : elapsedSeconds, input.PollIntervalSeconds, input.MaxPollIntervalSeconds, (input.Deadline - now) / 1000);
   console.log(progressLine(input, disks, taskIds, ami, {
     polls, elapsedSeconds, nextPollSeconds: next, ...(queued ? { queued } : {}), ...(transient ? { transientError: transient } : {}),
   }));

@@ -102,6 +102,8 @@ describe('the poll step', () => {
     const tagged = await pollerStep(state(), testDeps());
     expect(tagged.Tagged).toEqual(SNAPSHOT_IDS);
     expect(ec2).not.toHaveReceivedCommand(RegisterImageCommand);
+    // The last steps take seconds: the next poll comes at the first interval, not a tenth of the elapsed time.
+    expect(tagged.Next).toBe(15);
 
     const deps = testDeps();
     const next = await pollerStep(tagged, deps);
@@ -120,8 +122,8 @@ describe('the poll step', () => {
       ImdsSupport: 'v2.0',
       TagSpecifications: [{ ResourceType: 'image', Tags: tagList({ team: 'platform', ...libraryTagsFor() }) }],
     });
-    // Registered, not yet signalled: the next poll reads the AMI's state.
-    expect(next.Done).toBe(false);
+    // Registered, not yet signalled: the next poll, soon, reads the AMI's state.
+    expect(next).toMatchObject({ Done: false, Next: 15 });
     expect(deps.signal).not.toHaveBeenCalled();
   });
 
