@@ -138,7 +138,16 @@ async function removeTargets(
     const snapshotsLeft = [...snapshots];
     try {
       // The import's tags, so that the snapshots can be deleted (DeleteSnapshot needs the stack's tag), and kept ones found.
-      if (untagged.size > 0) await tagSnapshots([...untagged], libraryTags(request, target.importId, target.propertiesHash), deps);
+      // One at a time: a completed task EC2 still describes may name a snapshot already deleted (a retried Delete).
+      for (const snapshot of untagged) {
+        try {
+          await tagSnapshots([snapshot], libraryTags(request, target.importId, target.propertiesHash), deps);
+        } catch (err) {
+          if (!EC2_GONE.has(errorName(err))) throw awsFailure('EC2 CreateTags', err, snapshot);
+          snapshotsLeft.splice(snapshotsLeft.indexOf(snapshot), 1);
+          untagged.delete(snapshot);
+        }
+      }
       for (const ami of [...amisLeft]) {
         await deregisterAmi(ami, deps);
         amisLeft.splice(amisLeft.indexOf(ami), 1);

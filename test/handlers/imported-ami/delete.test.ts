@@ -163,6 +163,15 @@ describe('delete', () => {
     expect(ec2).toHaveReceivedCommandTimes(DeleteSnapshotCommand, 2);
   });
 
+  test('a retried Delete once everything is gone: the tasks EC2 still describes name deleted snapshots, which is success', async () => {
+    ec2.on(DescribeImportSnapshotTasksCommand).resolves({
+      ImportSnapshotTasks: TASK_IDS.map((id, i) => task(id, 'completed', { SnapshotId: SNAPSHOT_IDS[i] })),
+    });
+    ec2.on(CreateTagsCommand).rejects(awsError('InvalidSnapshot.NotFound', 'The snapshot does not exist.'));
+    await expect(deleteImport(deleteEvent(), testDeps())).resolves.toMatchObject({ Wait: 'none' });
+    expect(ec2).not.toHaveReceivedCommand(DeleteSnapshotCommand);
+  });
+
   test('throttled clean-up calls are retried', async () => {
     finished();
     ec2.on(DeregisterImageCommand).rejectsOnce(awsError('RequestLimitExceeded', 'Request limit exceeded.', 503)).resolves({});
