@@ -365,6 +365,11 @@ export class FakeAws {
   importPlan: ImportPlan = {};
   /** The fake's clock (epoch ms), read by durationMs plans; a simulated-clock test replaces it. */
   now: () => number = Date.now;
+  /**
+   * Set by a test: runs before each admitted call is served, to make something happen between
+   * two calls of a handler (a race: another actor's change lands in between).
+   */
+  beforeOperation?: (service: ServiceName, operation: string, input: any) => void;
 
   // ---- knobs (AWS-like defaults; each says where it comes from)
 
@@ -531,6 +536,14 @@ export class FakeAws {
     const task = this.snapshotTasks.get(importTaskId);
     if (!task) throw new Error(`the fake has no snapshot import task ${importTaskId}`);
     return task;
+  }
+
+  /**
+   * What a RegisterImage request would do, without one: for a test where another actor (a
+   * poll still in flight) registers an AMI between two calls of the handler under test.
+   */
+  registerImageNow(input: any): string {
+    return (this.registerImage(input) as { ImageId: string }).ImageId;
   }
 
   /** The tags of an AMI, snapshot or snapshot task (a copy). */
@@ -734,6 +747,7 @@ export class FakeAws {
       this.calls[this.calls.indexOf(call)] = { ...call, fault: fault.code };
       throw new AwsError(fault.code, fault.message, fault.status ?? modeledErrorStatus(service, fault.code) ?? 400);
     }
+    this.beforeOperation?.(service, operation, input);
   }
 
   /** A copy of the tags of the existing resource a request names (import task, image, distribution configuration). */

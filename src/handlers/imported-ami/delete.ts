@@ -50,7 +50,7 @@ export async function deleteImport(event: DeleteEvent, deps: ImportedAmiDeps): P
   if (targets.length === 0) return { ...response, Wait: 'none' };
 
   const stopped = await stopExecutions(targets.map((t) => `${t.importId}-`), deps);
-  await removeTargets(event, targets, props, deps);
+  await removeTargets(event, targets, props, deps, stopped.length > 0);
   if (stopped.length === 0) return { ...response, Wait: 'none' };
   return { ...response, Wait: 'delete', Targets: targets, SettleUntil: deps.now() + POLL_FUNCTION_TIMEOUT_SECONDS * 1000 + SETTLE_MARGIN_MS };
 }
@@ -61,14 +61,15 @@ export async function deleteImport(event: DeleteEvent, deps: ImportedAmiDeps): P
  */
 export async function finishDelete(event: IsCompleteEvent, deps: ImportedAmiDeps): Promise<boolean> {
   if (event.Wait !== 'delete' || !event.Targets || event.Targets.length === 0) return true;
+  const settling = deps.now() < Number(event.SettleUntil ?? 0);
   try {
-    await removeTargets(event, event.Targets, event.ResourceProperties ?? {}, deps);
+    await removeTargets(event, event.Targets, event.ResourceProperties ?? {}, deps, settling);
   } catch (err) {
     // Throttling only means "ask again"; real failures say what is left.
     if (isTransient(err)) return false;
     throw err;
   }
-  return deps.now() >= Number(event.SettleUntil ?? 0);
+  return !settling;
 }
 
 /** The imports of this resource made from these properties, found by their tags (a Delete with an id CloudFormation invented). */
@@ -105,7 +106,7 @@ function tagOf(tags: Array<{ Key?: string; Value?: string }> | undefined, key: s
  * What could not be removed is named in the error.
  */
 async function removeTargets(
-  request: RequestIdentity, targets: DeleteTarget[], props: Partial<ImportedAmiProperties>, deps: ImportedAmiDeps,
+  request: RequestIdentity, targets: DeleteTarget[], props: Partial<ImportedAmiProperties>, deps: ImportedAmiDeps, settling: boolean,
 ): Promise<void> {
   const keepSnapshots = removalPolicy(props.RemovalPolicy) === 'snapshot';
   for (const target of targets) {
@@ -157,7 +158,16 @@ async function removeTargets(
         continue;
       }
       for (const snapshot of [...snapshotsLeft]) {
-        await deleteSnapshot(snapshot, untagged.has(snapshot), deps);
+        try {
+          await deleteSnapshot(snapshot, untagged.has(snapshot), deps);
+        } catch (err) {
+          // A poll in flight registered an AMI from it after the look above: the next sweep deregisters that AMI first.
+          if (settling && /InvalidSnapshot\.InUse/.test(errorMessage(err))) {
+            console.log(`${snapshot} is in use by an AMI registered meanwhile: removed on the next sweep`);
+            continue;
+          }
+          throw err;
+        }
         snapshotsLeft.splice(snapshotsLeft.indexOf(snapshot), 1);
       }
     } catch (err) {

@@ -129,6 +129,29 @@ describe('delete', () => {
     await expect(isComplete(pending, testDeps(settleUntil))).resolves.toEqual({ IsComplete: true });
   });
 
+  test('an AMI a poll in flight registers during the Delete (DeleteSnapshot: in use) is removed by the next sweep, not an error', async () => {
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [{ executionArn: EXECUTION, stateMachineArn: POLLER_ARN, name: `${IMPORT_ID}-0123456789abcdef`, status: 'RUNNING', startDate: new Date() }],
+    });
+    ec2.on(DescribeImportSnapshotTasksCommand).resolves({
+      ImportSnapshotTasks: TASK_IDS.map((id, i) => task(id, 'completed', { SnapshotId: SNAPSHOT_IDS[i] })),
+    });
+    ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: SNAPSHOT_IDS.map((id) => ({ SnapshotId: id })) });
+    ec2.on(DeleteSnapshotCommand).rejects(awsError('InvalidSnapshot.InUse', `The snapshot is currently in use by ${AMI}`));
+    const event = deleteEvent();
+    const response = await deleteImport(event, testDeps());
+    expect(response.Wait).toBe('delete');
+    // The next sweep finds the AMI by its tag: deregisters it, then the snapshots go.
+    ec2.on(DescribeImagesCommand).resolves({ Images: [image()] });
+    ec2.on(DeleteSnapshotCommand).resolves({});
+    const settleUntil = (response as { SettleUntil: number }).SettleUntil;
+    await expect(finishDelete({ ...event, ...response }, testDeps(settleUntil))).resolves.toBe(true);
+    expect(ec2).toHaveReceivedCommandWith(DeregisterImageCommand, { ImageId: AMI });
+    // Past the settle time the same refusal is an error naming what is left.
+    ec2.on(DeleteSnapshotCommand).rejects(awsError('InvalidSnapshot.InUse', `The snapshot is currently in use by ${AMI}`));
+    await expect(finishDelete({ ...event, ...response }, testDeps(settleUntil))).rejects.toThrow(/^still to clean up: snapshots/);
+  });
+
   test('an id CloudFormation invented: finds the import by the resource\'s tags, and removes it', async () => {
     ec2.on(DescribeImportSnapshotTasksCommand, { ImportTaskIds: undefined }).resolves({ ImportSnapshotTasks: [task(TASK_IDS[0], 'active'), task(TASK_IDS[1], 'active')] });
     ec2.on(DescribeImportSnapshotTasksCommand, { ImportTaskIds: TASK_IDS }).resolves({ ImportSnapshotTasks: [task(TASK_IDS[0], 'active'), task(TASK_IDS[1], 'active')] });
