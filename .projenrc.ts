@@ -71,7 +71,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // Snapshots are written on purpose (`npx projen test:update`), never in CI.
     updateSnapshot: javascript.UpdateSnapshot.NEVER,
     passWithNoTests: false,
-    jestConfig: { setupFiles: ['<rootDir>/test/support/offline-aws.ts'] },
+    // Bundle and synth tests run child processes and hundreds of in-process polls: a busy 2-core machine needs time.
+    jestConfig: { setupFiles: ['<rootDir>/test/support/offline-aws.ts'], testTimeout: 60_000 },
   },
   gitignore: ['cdk.out/', '*.tsbuildinfo', '.jsii-pacmak/'],
 

@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import {
-  DiskImage, ExportSource, LicenseType, Platform, VmDiskDistribution, VmDiskFormat, VmImageExport, VmImportImage,
+  Architecture, BootMode, DiskImage, ExportSource, ImportedAmi, LicenseType, Platform, VmDiskDistribution, VmDiskFormat, VmImageExport, VmImportImage,
 } from '../src';
 
 /**
@@ -25,6 +25,12 @@ export interface VmImportExportExampleProps extends StackProps {
    * @default - the sample disk
    */
   readonly diskKey?: string;
+  /**
+   * The object key of an arm64 RAW boot disk in `diskBucketName`, imported with ImportedAmi.
+   *
+   * @default - the small sample RAW file shipped beside this file
+   */
+  readonly arm64DiskKey?: string;
 }
 
 /**
@@ -32,9 +38,12 @@ export interface VmImportExportExampleProps extends StackProps {
  * on it with a recipe whose parent is the imported image (once at deploy time, and
  * from a pipeline), and distribute every image built as an AMI and as a VMDK file in S3.
  * Beside that, the imported image itself is exported as a VHD file, with no build.
+ * And an arm64 disk (which VM Import rejects) imported unchanged as an AMI, and a
+ * Graviton build on that AMI.
  */
 export class VmImportExportExampleStack extends Stack {
   public readonly imported: VmImportImage;
+  public readonly arm64: ImportedAmi;
   public readonly distribution: VmDiskDistribution;
   public readonly exportBucket: s3.Bucket;
   public readonly importedVmExport: VmImageExport;
@@ -58,6 +67,18 @@ export class VmImportExportExampleStack extends Stack {
       osVersion: 'Ubuntu 22',
       // Large disks take hours: the deployment waits up to six for the image, and the build below waits with it.
       timeout: Duration.hours(6),
+    });
+
+    // An arm64 disk: VM Import rejects it, so it is imported unchanged as a snapshot and registered as an AMI.
+    // The disk must already boot on EC2 (ENA and NVMe drivers, cloud-init).
+    this.arm64 = new ImportedAmi(this, 'Arm64Appliance', {
+      disks: [props.diskBucketName && props.arm64DiskKey
+        ? DiskImage.fromBucket(s3.Bucket.fromBucketName(this, 'Arm64Disks', props.diskBucketName), props.arm64DiskKey)
+        : DiskImage.fromAsset(path.join(__dirname, 'sample-disk-arm64.raw'))],
+      architecture: Architecture.ARM64,
+      bootMode: BootMode.UEFI,
+      amiName: 'example-arm64-appliance-1.0',
+      timeout: Duration.hours(2),
     });
 
     const recipe = new imagebuilder.CfnImageRecipe(this, 'Recipe', {
@@ -132,6 +153,24 @@ export class VmImportExportExampleStack extends Stack {
       imageRecipeArn: recipe.attrArn,
       infrastructureConfigurationArn: infrastructure.attrArn,
       distributionConfigurationArn: this.distribution.distributionConfigurationArn,
+    });
+
+    // A Graviton build on the imported arm64 AMI: it starts only once the AMI is available.
+    const arm64Recipe = new imagebuilder.CfnImageRecipe(this, 'Arm64Recipe', {
+      name: 'example-hardened-arm64',
+      version: '1.0.0',
+      parentImage: this.arm64.imageId,
+      components: [{ componentArn: this.formatArn({ service: 'imagebuilder', account: 'aws', resource: 'component', resourceName: 'update-linux/x.x.x' }) }],
+    });
+    const arm64Infrastructure = new imagebuilder.CfnInfrastructureConfiguration(this, 'Arm64Infrastructure', {
+      name: 'example-arm64-build-infrastructure',
+      instanceProfileName: instanceProfile.ref,
+      instanceTypes: ['t4g.medium'],
+      terminateInstanceOnFailure: true,
+    });
+    new imagebuilder.CfnImage(this, 'HardenedArm64Image', {
+      imageRecipeArn: arm64Recipe.attrArn,
+      infrastructureConfigurationArn: arm64Infrastructure.attrArn,
     });
 
     new imagebuilder.CfnImagePipeline(this, 'Pipeline', {

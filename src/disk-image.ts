@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import { Annotations, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3_assets from 'aws-cdk-lib/aws-s3-assets';
@@ -247,7 +248,11 @@ class AssetDiskImage extends DiskImage {
   }
 
   public bind(scope: Construct, id: string, options: DiskImageBindOptions = {}): DiskImageConfig {
-    const where = `DiskImage.fromAsset("${this.file}") of ${scope.node.path}`;
+    // Relative to the app's directory where it can be: messages land in the synthesized metadata,
+    // which should not depend on (or reveal) where the app was checked out.
+    const relative = path.relative(process.cwd(), this.file);
+    const shown = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : path.basename(this.file);
+    const where = `DiskImage.fromAsset("${shown}") of ${scope.node.path}`;
     validateEnumValue('format', this.options.format, 'DiskImageFormat', DiskImageFormat);
     let stat: fs.Stats | undefined;
     try {

@@ -32,12 +32,18 @@ export enum Platform {
  * The boot mode of the imported VM.
  *
  * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html
  */
 export enum BootMode {
   /** Legacy BIOS. */
   LEGACY_BIOS = 'legacy-bios',
   /** UEFI. */
   UEFI = 'uefi',
+  /**
+   * UEFI where the instance type supports it, legacy BIOS otherwise. RegisterImage
+   * accepts it (`ImportedAmi`); VM Import does not (`VmImportImage` refuses it).
+   */
+  UEFI_PREFERRED = 'uefi-preferred',
 }
 
 /**
@@ -53,13 +59,19 @@ export enum LicenseType {
 }
 
 /**
- * The CPU architecture of the imported VM: the values ImportImage accepts.
+ * The CPU architecture of the imported VM.
  *
  * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RegisterImage.html
  */
 export enum Architecture {
   /** 32-bit x86 (Windows only; Linux imports must be 64-bit). */
   I386 = 'i386',
   /** 64-bit x86. */
   X86_64 = 'x86_64',
+  /**
+   * 64-bit Arm (Graviton). VM Import's ImportImage does not accept it: import such
+   * VMs with `ImportedAmi` (ImportSnapshot and RegisterImage).
+   */
+  ARM64 = 'arm64',
 }

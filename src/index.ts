@@ -6,6 +6,7 @@ export * from './vm-import-image';
 export * from './vm-disk-distribution';
 export * from './vm-image-export';
 export { ExportSource, type ExportSourceConfig } from './export-source';
+export * from './imported-ami';
 // The distribution kinds, by name: their files also hold the construct's
 // validation and rendering, which are not part of the API.
 export { VmDiskFormat, type VmDiskExport, type VmDiskExportOptions } from './distribution/vm-disk-export';

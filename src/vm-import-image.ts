@@ -1,4 +1,3 @@
-import { createHash } from 'crypto';
 import {
   Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, CustomResource, Duration, Fn, IResource,
   ITaggable, Lazy, Names, RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
@@ -17,7 +16,8 @@ import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './pri
 import { OWNER_TAG_KEY } from './private/handler-provider';
 import { PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
-import { validateEnumValue, validateImageName, validateLicensing, validateSemanticVersion } from './private/validation';
+import { synthKey } from './private/synth-key';
+import { validateDuration, validateEnumValue, validateImageName, validateLicensing, validateSemanticVersion } from './private/validation';
 
 /** The most disks one ImportImage call accepts. */
 const MAX_DISKS = 21;
@@ -396,9 +396,15 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
     validateEnumValue('platform', props.platform, 'Platform', Platform);
     validateEnumValue('architecture', props.architecture, 'Architecture', Architecture);
-    validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode, ' (VM Import does not import uefi-preferred)');
+    validateEnumValue('bootMode', props.bootMode, 'BootMode', BootMode);
+    if (props.bootMode === BootMode.UEFI_PREFERRED) {
+      throw new Error('bootMode is uefi-preferred, which VM Import does not import; use BootMode.UEFI or BootMode.LEGACY_BIOS, or import with ImportedAmi, which registers uefi-preferred AMIs');
+    }
     validateEnumValue('licenseType', props.licenseType, 'LicenseType', LicenseType);
     validateLicensing(props.platform, props.licenseType, props.usageOperation);
+    if (props.architecture === Architecture.ARM64) {
+      throw new Error('architecture is arm64, which VM Import (ImportImage) does not import; import arm64 VMs with ImportedAmi (ImportSnapshot per disk, then RegisterImage)');
+    }
     if (props.platform === Platform.LINUX && props.architecture === Architecture.I386) {
       throw new Error('architecture is i386, but VM Import imports only 64-bit Linux; use Architecture.X86_64 (i386 is for Windows)');
     }
@@ -595,22 +601,4 @@ function renderDisk(config: DiskImageConfig): DiskContainerProperties {
     DeviceName: config.deviceName,
     Description: config.description,
   };
-}
-
-function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
-  if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
-    throw new Error(`${prop} must be known at synth time; got a token`);
-  }
-  const seconds = value.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
-    throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
-  }
-}
-
-/**
- * A short key of what the template says of an import, for the logical ids of its
- * wait condition. Values that are tokens count by their CloudFormation expression.
- */
-function synthKey(scope: Construct, settings: object): string {
-  return createHash('sha256').update(JSON.stringify(Stack.of(scope).resolve(settings))).digest('hex').slice(0, 8).toUpperCase();
 }

@@ -10,4 +10,8 @@ const integ = new IntegTest(app, 'VmImportExport', { testCases: [stack] });
 integ.assertions
   .awsApiCall('imagebuilder', 'GetImage', { imageBuildVersionArn: stack.imported.imageArn })
   .expect(ExpectedResult.objectLike({ image: { state: { status: 'AVAILABLE' } } }));
+// And the arm64 AMI ImportedAmi registered must be available.
+integ.assertions
+  .awsApiCall('EC2', 'DescribeImages', { ImageIds: [stack.arm64.imageId] })
+  .expect(ExpectedResult.objectLike({ Images: [{ State: 'available', Architecture: 'arm64' }] }));
 app.synth();

@@ -15,7 +15,7 @@ Options:
   --json                  print the reports as JSON (an array, one report per file)
   --format <format>       the format you will import as: ova, vmdk, vhd, vhdx or raw
                           (default: the one the file's extension names)
-  --boot-mode <mode>      the boot mode you will import with: legacy-bios or uefi
+  --boot-mode <mode>      the boot mode you will import with: legacy-bios, uefi, or uefi-preferred (ImportedAmi)
                           (default: VM Import detects it)
   --platform <platform>   the platform you will import as: linux or windows
   --data-disk             the files are data disks, not boot disks (skip boot checks)

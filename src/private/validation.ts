@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 
 /** Image Builder's pattern for resource names (images, distribution configurations). */
 export const RESOURCE_NAME_PATTERN = /^[-_A-Za-z0-9][-_A-Za-z0-9 ]{1,126}[-_A-Za-z0-9]$/;
@@ -39,5 +39,16 @@ export function validateLicensing(platform: string, licenseType: string | undefi
   }
   if (platform === 'Linux' && licenseType === 'AWS') {
     throw new Error('licenseType is LicenseType.AWS, but VM Import accepts only BYOL for Linux: use licenseType: LicenseType.BYOL (Linux AMIs are billed at Linux rates either way)');
+  }
+}
+
+/** Throws unless a duration is whole seconds from `min` to `max`, known at synth. */
+export function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
+  if (Token.isUnresolved(value.toSeconds({ integral: false }))) {
+    throw new Error(`${prop} must be known at synth time; got a token`);
+  }
+  const seconds = value.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
+    throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
   }
 }

@@ -24,6 +24,9 @@ import { sendSignal } from '../../src/handlers/import-image/signal';
 import { FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FakeAws, useFakeAwsPerTest } from '../support/fake-aws';
 import { definitionFromTemplate, runStateMachine, SimulatedClock } from '../support/state-machine';
 
+// Hundreds of in-process polls over HTTP to the fake: seconds of real time on a busy machine.
+jest.setTimeout(60_000);
+
 const HOUR = 3_600_000;
 const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/long-import/11111111-2222-3333-4444-555555555555';
 const POLLER_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:long-import-Poller';

@@ -88,7 +88,7 @@ test.each([
   ['no files', ['inspect'], 'inspect needs at least one disk file'],
   ['an unknown command', ['check', 'a.vmdk'], 'unknown command "check"'],
   ['an unknown option', ['inspect', '--fast', 'a.vmdk'], 'unknown option --fast'],
-  ['a bad boot mode', ['inspect', '--boot-mode', 'bios', 'a.vmdk'], '--boot-mode needs one of legacy-bios, uefi; got "bios"'],
+  ['a bad boot mode', ['inspect', '--boot-mode', 'bios', 'a.vmdk'], '--boot-mode needs one of legacy-bios, uefi, uefi-preferred; got "bios"'],
 ])('%s: the usage on stderr and exit code 2', (_, args, message) => {
   const r = run(...args);
   expect(r.status).toBe(2);

@@ -35,6 +35,11 @@ export interface RecordedCall {
    */
   readonly resourceTags?: Record<string, string>;
   /**
+   * EC2 calls that name several resources (CreateTags, DeleteTags: Resources; RegisterImage:
+   * its snapshots): each one's tags as they were when the call arrived. Absent otherwise.
+   */
+  readonly resourceTagsById?: Record<string, Record<string, string>>;
+  /**
    * The code of the injected fault (failNext, throttle) the fake answered with instead
    * of running the call; an IAM proof tells an injected AccessDeniedException from the rest.
    */
@@ -109,7 +114,50 @@ export interface FakeImportTask {
 export interface FakeAmi {
   readonly id: string;
   readonly snapshotIds: string[];
-  readonly importTaskId: string;
+  /** The ImportImage task that made it; absent for an AMI RegisterImage made. */
+  readonly importTaskId?: string;
+  /** RegisterImage: the request, its name, state and tags. */
+  readonly register?: {
+    readonly input: any;
+    readonly name: string;
+    readonly creationDate: string;
+    state: 'pending' | 'available' | 'failed';
+    /** DescribeImages calls that showed it pending (see FakeAws.amiPendingDescribes). */
+    describes: number;
+    stateReason?: { Code: string; Message: string };
+  };
+}
+
+/** How a snapshot import task started from now on goes (ImportSnapshot). */
+export interface SnapshotPlan {
+  /** DescribeImportSnapshotTasks calls (that show the task) until it finishes. Default 3. */
+  readonly steps?: number;
+  /** Set: the task runs this long by the fake's clock, however often it is described. */
+  readonly durationMs?: number;
+  /** Set: the task fails with this StatusMessage (ends deleting, then deleted). */
+  readonly failMessage?: string;
+  /** The size EC2 reports, in GiB (SnapshotTaskDetail.DiskImageSize). Default 8. */
+  readonly sizeGiB?: number;
+}
+
+export type SnapshotTaskStatus = 'active' | 'completed' | 'deleting' | 'deleted';
+
+export interface FakeSnapshotTask {
+  readonly id: string;
+  readonly clientToken?: string;
+  readonly input: any;
+  readonly plan: Required<Pick<SnapshotPlan, 'steps' | 'sizeGiB'>> & SnapshotPlan;
+  status: SnapshotTaskStatus;
+  statusMessage?: string;
+  describeCount: number;
+  deletingDescribes: number;
+  readonly startedAt: number;
+  snapshotId?: string;
+  cancelled: boolean;
+  cancelReason?: string;
+  forgotten: boolean;
+  /** Its tags: those ImportSnapshot gave it, then CreateTags and DeleteTags. */
+  tags: Record<string, string>;
 }
 
 export interface FakeImage {
@@ -256,6 +304,12 @@ const PROGRESS_MESSAGES = ['pending', 'converting', 'booting'];
  * PowerShell reference, Get-EC2ImportImageTask example output.
  */
 export const CANCELLED_TASK_MESSAGE = 'User initiated task cancelation';
+/**
+ * The walk of a snapshot import, as DescribeImportSnapshotTasks reports it: an assumption
+ * modeled on public output of `aws ec2 describe-import-snapshot-tasks` (pending, then
+ * downloading/converting, then completed).
+ */
+const SNAPSHOT_PROGRESS_MESSAGES = ['pending', 'downloading/converting', 'downloading/converting'];
 /** StatusMessage while a cancelled task reads `deleting`: an assumption (not documented). */
 export const CANCELLING_TASK_MESSAGE = 'cancelling';
 /** Image Builder's terminal image statuses; DeleteImage and CancelImageCreation depend on them. */
@@ -317,6 +371,10 @@ export class FakeAws {
   readonly importTasks = new Map<string, FakeImportTask>();
   readonly amis = new Map<string, FakeAmi>();
   readonly snapshots = new Set<string>();
+  /** Snapshot import tasks (ImportSnapshot), by id. */
+  readonly snapshotTasks = new Map<string, FakeSnapshotTask>();
+  /** Tags of AMIs, snapshots and snapshot tasks, by resource id (RegisterImage TagSpecifications, CreateTags, DeleteTags). */
+  readonly ec2Tags = new Map<string, Record<string, string>>();
   readonly images = new Map<string, FakeImage>();
   readonly recipes: FakeRecipe[] = [];
   readonly distributionConfigurations = new Map<string, FakeDistributionConfiguration>();
@@ -334,6 +392,11 @@ export class FakeAws {
   importPlan: ImportPlan = {};
   /** The fake's clock (epoch ms), read by durationMs plans; a simulated-clock test replaces it. */
   now: () => number = Date.now;
+  /**
+   * Set by a test: runs before each admitted call is served, to make something happen between
+   * two calls of a handler (a race: another actor's change lands in between).
+   */
+  beforeOperation?: (service: ServiceName, operation: string, input: any) => void;
 
   // ---- knobs (AWS-like defaults; each says where it comes from)
 
@@ -388,6 +451,24 @@ export class FakeAws {
   importQuotaErrorCode = 'ResourceCountLimitExceeded';
   /** Page size of DescribeImportImageTasks listings without MaxResults (small, so pagination is exercised). */
   importTaskPageSize = 2;
+  /** Applies to snapshot import tasks started after it is set. */
+  snapshotPlan: SnapshotPlan = {};
+  /** Per disk (its S3 key, or its URL): overrides snapshotPlan, e.g. one disk of several fails. */
+  snapshotPlanByDisk: Record<string, SnapshotPlan> = {};
+  /**
+   * Concurrent active snapshot import tasks allowed; ImportSnapshot beyond answers importQuotaErrorCode.
+   * Default undefined: unlimited. Whether snapshot and image imports share one quota is unverified (an assumption: separate).
+   */
+  maxActiveSnapshotTasks?: number;
+  /**
+   * DescribeImages calls during which an AMI RegisterImage made reads pending before available.
+   * Default 1: an AMI registered from snapshots is usable within moments (an assumption; AWS does not say how long).
+   */
+  amiPendingDescribes = 1;
+  /** Set: the next AMIs RegisterImage makes end `failed` with this StateReason message (an assumption of how EC2 reports it). */
+  registerFailureMessage?: string;
+  /** Page size of DescribeImages and DescribeSnapshots listings without MaxResults (small, so pagination is exercised). */
+  ec2ListPageSize = 2;
   /** Page size of ListImagePipelines when the request sets none. */
   pipelinePageSize = 25;
   /** Page size of ListImageBuildVersions and ListImageRecipes without maxResults (the model allows 1..25). */
@@ -481,7 +562,28 @@ export class FakeAws {
 
   /** EC2 stops describing a task, as it does 7 days after the task finished. */
   forgetTask(importTaskId: string): void {
-    this.task(importTaskId).forgotten = true;
+    const snapshotTask = this.snapshotTasks.get(importTaskId);
+    if (snapshotTask) snapshotTask.forgotten = true;
+    else this.task(importTaskId).forgotten = true;
+  }
+
+  snapshotTask(importTaskId: string): FakeSnapshotTask {
+    const task = this.snapshotTasks.get(importTaskId);
+    if (!task) throw new Error(`the fake has no snapshot import task ${importTaskId}`);
+    return task;
+  }
+
+  /**
+   * What a RegisterImage request would do, without one: for a test where another actor (a
+   * poll still in flight) registers an AMI between two calls of the handler under test.
+   */
+  registerImageNow(input: any): string {
+    return (this.registerImage(input) as { ImageId: string }).ImageId;
+  }
+
+  /** The tags of an AMI, snapshot or snapshot task (a copy). */
+  tagsOf(resourceId: string): Record<string, string> {
+    return { ...(this.ec2Tags.get(resourceId) ?? this.snapshotTasks.get(resourceId)?.tags) };
   }
 
   /** An image pipeline that uses a distribution configuration (blocks its deletion). */
@@ -659,7 +761,10 @@ export class FakeAws {
   /** Records the call, checks it, and raises a pending fault: the common part of all protocols. */
   private admit(service: ServiceName, operation: string, input: any, request: ParsedRequest, wireProblems: string[]): void {
     const resourceTags = this.tagsOfNamedResource(service, input);
-    const call: RecordedCall = { service, operation, input, ...(resourceTags ? { resourceTags } : {}) };
+    const resourceTagsById = service === 'ec2' ? this.tagsOfNamedEc2Resources(operation, input) : undefined;
+    const call: RecordedCall = {
+      service, operation, input, ...(resourceTags ? { resourceTags } : {}), ...(resourceTagsById ? { resourceTagsById } : {}),
+    };
     this.calls.push(call);
     const problems = [
       ...wireProblems,
@@ -677,11 +782,18 @@ export class FakeAws {
       this.calls[this.calls.indexOf(call)] = { ...call, fault: fault.code };
       throw new AwsError(fault.code, fault.message, fault.status ?? modeledErrorStatus(service, fault.code) ?? 400);
     }
+    this.beforeOperation?.(service, operation, input);
   }
 
   /** A copy of the tags of the existing resource a request names (import task, image, distribution configuration). */
   private tagsOfNamedResource(service: ServiceName, input: any): Record<string, string> | undefined {
     if (service === 'ec2') {
+      const snapshotTask = typeof input?.ImportTaskId === 'string' ? this.snapshotTasks.get(input.ImportTaskId) : undefined;
+      if (snapshotTask) return { ...snapshotTask.tags };
+      // DeregisterImage and DeleteSnapshot name one AMI or snapshot (both authorize aws:ResourceTag on it).
+      for (const id of [input?.ImageId, input?.SnapshotId]) {
+        if (typeof id === 'string' && (this.amis.has(id) || this.snapshots.has(id))) return this.tagsOf(id);
+      }
       const task = typeof input?.ImportTaskId === 'string' ? this.importTasks.get(input.ImportTaskId) : undefined;
       if (!task) return undefined;
       // The tags ImportImage put on the task (CancelImportTask authorizes aws:ResourceTag on it).
@@ -691,6 +803,15 @@ export class FakeAws {
     const arn = input?.imageBuildVersionArn ?? input?.distributionConfigurationArn ?? input?.resourceArn;
     const found = typeof arn === 'string' ? this.images.get(arn) ?? this.distributionConfigurations.get(arn) : undefined;
     return found ? { ...found.tags } : undefined;
+  }
+
+  /** Tags of each resource a CreateTags, DeleteTags or RegisterImage names, before the call runs. */
+  private tagsOfNamedEc2Resources(operation: string, input: any): Record<string, Record<string, string>> | undefined {
+    const ids: string[] = operation === 'CreateTags' || operation === 'DeleteTags'
+      ? (input?.Resources ?? [])
+      : operation === 'RegisterImage' ? (input?.BlockDeviceMappings ?? []).map((m: any) => m?.Ebs?.SnapshotId).filter(Boolean) : [];
+    if (ids.length === 0) return undefined;
+    return Object.fromEntries(ids.map((id) => [id, this.tagsOf(id)]));
   }
 
   /** Recomputes the SigV4 signature with the fake credentials: proves the bundle signs as AWS checks. */
@@ -793,7 +914,12 @@ export class FakeAws {
       case 'DescribeImages': return this.describeImages(input);
       case 'DeregisterImage': return this.deregisterImage(input);
       case 'DeleteSnapshot': return this.deleteSnapshot(input);
-      case 'CreateTags': return {};
+      case 'CreateTags': return this.createTags(input);
+      case 'DeleteTags': return this.deleteTags(input);
+      case 'ImportSnapshot': return this.importSnapshot(input);
+      case 'DescribeImportSnapshotTasks': return this.describeImportSnapshotTasks(input);
+      case 'RegisterImage': return this.registerImage(input);
+      case 'DescribeSnapshots': return this.describeSnapshots(input);
       default:
         this.problems.push(`ec2 ${operation}: the fake does not implement it (add it, or the handler calls something unexpected)`);
         throw new AwsError('UnsupportedOperation', `The fake does not support ${operation}.`);
@@ -944,6 +1070,9 @@ export class FakeAws {
   }
 
   private cancelImportTask(input: any): unknown {
+    // CancelImportTask cancels image and snapshot imports alike (EC2 API reference).
+    const snapshotTask = this.snapshotTasks.get(input.ImportTaskId);
+    if (snapshotTask) return this.cancelSnapshotTask(snapshotTask, input);
     const task = this.importTasks.get(input.ImportTaskId);
     if (!task || task.forgotten) {
       throw new AwsError('InvalidConversionTaskId', `The import task ID '${input.ImportTaskId}' does not exist`);
@@ -960,12 +1089,51 @@ export class FakeAws {
     return { ImportTaskId: task.id, PreviousState: 'active', State: 'deleting' };
   }
 
+  /**
+   * Named AMIs (an unknown id answers InvalidAMIID.NotFound, as EC2 does), or every AMI of
+   * the account. Owners: only `self` is modeled (this account's AMIs, which are all the fake
+   * has). Filters (EC2 API reference, DescribeImages): `tag:<key>`, `name`, `image-id` and
+   * `state` are modeled; any other name is refused, so a handler cannot rely on a filter the
+   * fake would silently ignore (an assumption: EC2 answers unknown filter names with an error).
+   * Each call that shows a pending AMI RegisterImage made moves it on (amiPendingDescribes).
+   * Listings are paged (ec2ListPageSize); named AMIs are not.
+   */
   private describeImages(input: any): unknown {
     const ids: string[] = input.ImageIds ?? [];
     const missing = ids.filter((id) => !this.amis.has(id));
     if (missing.length > 0) throw new AwsError('InvalidAMIID.NotFound', `The image id '[${missing.join(', ')}]' does not exist`);
-    return {
-      Images: ids.map((id) => this.amis.get(id)!).map((ami) => ({
+    for (const owner of input.Owners ?? []) {
+      if (owner !== 'self' && owner !== this.account) throw new AwsError('InvalidParameterValue', `The fake models only Owners self, got ${owner}`);
+    }
+    let amis = ids.length > 0 ? ids.map((id) => this.amis.get(id)!) : [...this.amis.values()];
+    amis = amis.filter((ami) => ec2Filter(input.Filters, {
+      'name': () => [this.amiName(ami)],
+      'image-id': () => [ami.id],
+      'state': () => [ami.register?.state ?? 'available'],
+    }, this.tagsOf(ami.id)));
+    amis.forEach((ami) => this.advanceAmi(ami));
+    const size = ids.length > 0 ? amis.length : input.MaxResults ?? this.ec2ListPageSize;
+    const { page, next } = paginate(amis, input.NextToken, size, () => new AwsError('InvalidParameterValue', `Invalid NextToken: ${input.NextToken}`));
+    return { Images: page.map((ami) => this.amiView(ami)), ...(next ? { NextToken: next } : {}) };
+  }
+
+  private amiName(ami: FakeAmi): string {
+    return ami.register?.name ?? ami.importTaskId ?? ami.id;
+  }
+
+  /** A registered AMI reads pending for amiPendingDescribes calls, then available (or failed). */
+  private advanceAmi(ami: FakeAmi): void {
+    const reg = ami.register;
+    if (!reg || reg.state !== 'pending') return;
+    if (reg.describes++ < this.amiPendingDescribes) return;
+    reg.state = reg.stateReason ? 'failed' : 'available';
+  }
+
+  private amiView(ami: FakeAmi): Record<string, unknown> {
+    const reg = ami.register;
+    const tags = Object.entries(this.tagsOf(ami.id)).map(([Key, Value]) => ({ Key, Value }));
+    if (!reg) {
+      return {
         ImageId: ami.id,
         State: 'available',
         OwnerId: this.account,
@@ -977,12 +1145,38 @@ export class FakeAws {
           DeviceName: deviceName(i),
           Ebs: { SnapshotId: snapshotId, VolumeSize: 8, VolumeType: 'gp2', DeleteOnTermination: true, Encrypted: false },
         })),
+        ...(tags.length > 0 ? { Tags: tags } : {}),
+      };
+    }
+    const input = reg.input;
+    return {
+      ImageId: ami.id,
+      Name: reg.name,
+      State: reg.state,
+      OwnerId: this.account,
+      CreationDate: reg.creationDate,
+      Architecture: input.Architecture ?? 'i386',
+      ...(input.Description !== undefined ? { Description: input.Description } : {}),
+      ...(input.BootMode !== undefined ? { BootMode: input.BootMode } : {}),
+      ...(input.TpmSupport !== undefined ? { TpmSupport: input.TpmSupport } : {}),
+      ...(input.ImdsSupport !== undefined ? { ImdsSupport: input.ImdsSupport } : {}),
+      ...(input.EnaSupport !== undefined ? { EnaSupport: input.EnaSupport } : {}),
+      ImageType: 'machine',
+      RootDeviceType: 'ebs',
+      RootDeviceName: input.RootDeviceName,
+      VirtualizationType: input.VirtualizationType ?? 'paravirtual',
+      BlockDeviceMappings: (input.BlockDeviceMappings ?? []).map((m: any) => ({
+        DeviceName: m.DeviceName,
+        Ebs: { SnapshotId: m.Ebs?.SnapshotId, VolumeSize: 8, VolumeType: 'gp2', DeleteOnTermination: m.Ebs?.DeleteOnTermination ?? true, Encrypted: false },
       })),
+      ...(reg.stateReason ? { StateReason: reg.stateReason } : {}),
+      ...(tags.length > 0 ? { Tags: tags } : {}),
     };
   }
 
   private deregisterImage(input: any): unknown {
     if (!this.amis.delete(input.ImageId)) throw new AwsError('InvalidAMIID.NotFound', `The image id '[${input.ImageId}]' does not exist`);
+    this.ec2Tags.delete(input.ImageId);
     return { Return: true };
   }
 
@@ -992,7 +1186,285 @@ export class FakeAws {
     const user = [...this.amis.values()].find((ami) => ami.snapshotIds.includes(id));
     if (user) throw new AwsError('InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.id}`);
     this.snapshots.delete(id);
+    this.ec2Tags.delete(id);
     return {};
+  }
+
+  /**
+   * Snapshots by id (an unknown one answers InvalidSnapshot.NotFound), or every snapshot of the
+   * account (OwnerIds self, the only owner modeled). Filters: `tag:<key>` and `snapshot-id`;
+   * other names are refused (as in describeImages). A snapshot VM Import made has the volume
+   * id vol-ffffffff and the description "Created by AWS-VMImport service for <task id>"
+   * (f5devcentral/f5-bigip-image-generator#15 quotes that description; the volume id is an
+   * observation of imported snapshots, unverified).
+   */
+  private describeSnapshots(input: any): unknown {
+    const ids: string[] = input.SnapshotIds ?? [];
+    const missing = ids.filter((id) => !this.snapshots.has(id));
+    if (missing.length > 0) throw new AwsError('InvalidSnapshot.NotFound', `The snapshot '${missing.join(', ')}' does not exist.`);
+    for (const owner of input.OwnerIds ?? []) {
+      if (owner !== 'self' && owner !== this.account) throw new AwsError('InvalidParameterValue', `The fake models only OwnerIds self, got ${owner}`);
+    }
+    const all = ids.length > 0 ? ids : [...this.snapshots];
+    const matching = all.filter((id) => ec2Filter(input.Filters, { 'snapshot-id': () => [id] }, this.tagsOf(id)));
+    const size = ids.length > 0 ? matching.length : input.MaxResults ?? this.ec2ListPageSize;
+    const { page, next } = paginate(matching, input.NextToken, size, () => new AwsError('InvalidParameterValue', `Invalid NextToken: ${input.NextToken}`));
+    return {
+      Snapshots: page.map((id) => {
+        const task = [...this.snapshotTasks.values()].find((t) => t.snapshotId === id)
+          ?? [...this.importTasks.values()].find((t) => t.snapshotIds.includes(id));
+        const tags = Object.entries(this.tagsOf(id)).map(([Key, Value]) => ({ Key, Value }));
+        return {
+          SnapshotId: id,
+          OwnerId: this.account,
+          State: 'completed',
+          VolumeId: 'vol-ffffffff',
+          VolumeSize: 8,
+          Encrypted: false,
+          Progress: '100%',
+          StartTime: new Date(),
+          ...(task ? { Description: `Created by AWS-VMImport service for ${task.id}` } : {}),
+          ...(tags.length > 0 ? { Tags: tags } : {}),
+        };
+      }),
+      ...(next ? { NextToken: next } : {}),
+    };
+  }
+
+  /** The id kinds CreateTags and DeleteTags know here, and EC2's not-found code for each. */
+  private ec2Taggable(id: string): Record<string, string> {
+    const known = this.amis.has(id) || this.snapshots.has(id) || this.snapshotTasks.has(id);
+    if (!known) {
+      const code = id.startsWith('ami-') ? 'InvalidAMIID.NotFound' : id.startsWith('snap-') ? 'InvalidSnapshot.NotFound' : 'InvalidID';
+      throw new AwsError(code, `The resource id '${id}' does not exist`);
+    }
+    const tags = this.ec2Tags.get(id) ?? (this.snapshotTasks.get(id)?.tags) ?? {};
+    if (!this.ec2Tags.has(id) && !this.snapshotTasks.has(id)) this.ec2Tags.set(id, tags);
+    return tags;
+  }
+
+  /**
+   * Adds or overwrites tags (EC2 API reference, CreateTags). A resource may hold 50 tags:
+   * beyond, TagLimitExceeded (the EC2 error code list). Keys starting aws: are refused.
+   * All resources are checked before any is changed (an assumption: EC2 documents no partial success).
+   */
+  private createTags(input: any): unknown {
+    const resources: string[] = input.Resources ?? [];
+    const tags: Array<{ Key?: string; Value?: string }> = input.Tags ?? [];
+    if (tags.some((t) => (t.Key ?? '').toLowerCase().startsWith('aws:'))) throw new AwsError('InvalidParameterValue', 'Tag keys starting with \'aws:\' are reserved for internal use');
+    const targets = resources.map((id) => this.ec2Taggable(id));
+    for (const [i, target] of targets.entries()) {
+      const after = { ...target, ...Object.fromEntries(tags.map((t) => [t.Key ?? '', t.Value ?? ''])) };
+      if (Object.keys(after).length > 50) throw new AwsError('TagLimitExceeded', `The maximum number of tags for ${resources[i]} (50) would be exceeded`);
+    }
+    for (const target of targets) for (const t of tags) target[t.Key ?? ''] = t.Value ?? '';
+    return {};
+  }
+
+  /** Removes tags by key, or by key and value when a value is given (EC2 API reference, DeleteTags). */
+  private deleteTags(input: any): unknown {
+    const resources: string[] = input.Resources ?? [];
+    const targets = resources.map((id) => this.ec2Taggable(id));
+    for (const target of targets) {
+      for (const t of input.Tags ?? []) {
+        if (t.Value === undefined || target[t.Key] === t.Value) delete target[t.Key];
+      }
+    }
+    return {};
+  }
+
+  // ---------------------------------------------------------------- EC2 snapshot import (ImportSnapshot)
+
+  /**
+   * Starts a snapshot import (EC2 API reference, ImportSnapshot). ClientToken idempotency as
+   * ImportImage's: the same token and parameters answer the first task, other parameters
+   * IdempotentParameterMismatch. TagSpecifications tag only the task: EC2 has no tag-on-create
+   * for the snapshot (boto/boto3#4659), so the snapshot starts untagged. The format must be
+   * VHD, VMDK or RAW (the model's SnapshotDiskContainer documentation); anything else answers
+   * InvalidParameter (the code is an assumption). KmsKeyId without Encrypted is refused (API
+   * reference: "KmsKeyId ... Encrypted must be true"). Beyond maxActiveSnapshotTasks active
+   * tasks: importQuotaErrorCode.
+   */
+  private importSnapshot(input: any): unknown {
+    if (input.ClientToken) {
+      const existing = [...this.snapshotTasks.values()].find((t) => t.clientToken === input.ClientToken);
+      if (existing) {
+        if (JSON.stringify(existing.input) !== JSON.stringify(input)) {
+          throw new AwsError('IdempotentParameterMismatch', 'The client token you have provided is associated with a resource that has different parameters.');
+        }
+        return this.snapshotTaskView(existing);
+      }
+    }
+    const disk = input.DiskContainer ?? {};
+    if (!['VHD', 'VMDK', 'RAW'].includes(String(disk.Format ?? '').toUpperCase())) {
+      throw new AwsError('InvalidParameter', `Unsupported disk format ${disk.Format}: use VHD, VMDK or RAW`);
+    }
+    if (!disk.Url && !(disk.UserBucket?.S3Bucket && disk.UserBucket?.S3Key)) throw new AwsError('InvalidParameter', 'The disk container needs a Url or a UserBucket');
+    if (input.KmsKeyId && !input.Encrypted) throw new AwsError('InvalidParameterCombination', 'KmsKeyId requires Encrypted to be true');
+    for (const spec of input.TagSpecifications ?? []) {
+      if (spec.ResourceType !== 'import-snapshot-task') throw new AwsError('InvalidParameterValue', `'${spec.ResourceType}' is not a valid taggable resource type for this operation.`);
+    }
+    const active = [...this.snapshotTasks.values()].filter((t) => t.status === 'active').length;
+    if (this.maxActiveSnapshotTasks !== undefined && active >= this.maxActiveSnapshotTasks) {
+      throw new AwsError(this.importQuotaErrorCode, `You have reached the limit of ${this.maxActiveSnapshotTasks} concurrent active import snapshot tasks in this Region.`);
+    }
+    const planKey = disk.UserBucket?.S3Key ?? disk.Url;
+    const task: FakeSnapshotTask = {
+      id: this.newId('import-snap'),
+      clientToken: input.ClientToken,
+      input,
+      plan: { steps: 3, sizeGiB: 8, ...this.snapshotPlan, ...this.snapshotPlanByDisk[planKey] },
+      status: 'active',
+      statusMessage: SNAPSHOT_PROGRESS_MESSAGES[0],
+      describeCount: 0,
+      deletingDescribes: 0,
+      startedAt: this.now(),
+      cancelled: false,
+      forgotten: false,
+      tags: Object.fromEntries((input.TagSpecifications ?? []).flatMap((spec: any) => spec.Tags ?? []).map((t: any) => [t.Key, t.Value])),
+    };
+    this.snapshotTasks.set(task.id, task);
+    return this.snapshotTaskView(task);
+  }
+
+  /** One describe that shows a snapshot task moves it one step, as for image imports. */
+  private advanceSnapshotTask(task: FakeSnapshotTask): void {
+    if (task.status === 'deleting') {
+      const limit = task.cancelled ? this.taskCancelDescribes : 1;
+      if (task.deletingDescribes >= limit) {
+        task.status = 'deleted';
+        if (task.cancelled) task.statusMessage = CANCELLED_TASK_MESSAGE;
+      } else {
+        task.deletingDescribes++;
+      }
+      return;
+    }
+    if (task.status !== 'active') return;
+    task.describeCount++;
+    if (task.plan.durationMs !== undefined) {
+      const share = (this.now() - task.startedAt) / task.plan.durationMs;
+      if (share < 1) {
+        const step = Math.min(Math.floor(share * SNAPSHOT_PROGRESS_MESSAGES.length), SNAPSHOT_PROGRESS_MESSAGES.length - 1);
+        task.statusMessage = SNAPSHOT_PROGRESS_MESSAGES[step];
+        return;
+      }
+    } else if (task.describeCount < task.plan.steps) {
+      task.statusMessage = SNAPSHOT_PROGRESS_MESSAGES[Math.min(task.describeCount, SNAPSHOT_PROGRESS_MESSAGES.length - 1)];
+      return;
+    }
+    if (task.plan.failMessage !== undefined) {
+      // A failed task never gets a snapshot; it shows deleting, then deleted, with the message verbatim.
+      task.statusMessage = task.plan.failMessage;
+      task.status = 'deleting';
+      task.deletingDescribes = 1;
+      return;
+    }
+    task.status = 'completed';
+    task.statusMessage = 'completed';
+    task.snapshotId = this.newId('snap');
+    this.snapshots.add(task.snapshotId);
+  }
+
+  private snapshotTaskView(task: FakeSnapshotTask): Record<string, unknown> {
+    const disk = task.input.DiskContainer ?? {};
+    const progress = task.plan.durationMs !== undefined
+      ? Math.min(95, Math.max(1, Math.floor(100 * (this.now() - task.startedAt) / task.plan.durationMs)))
+      : Math.min(95, 10 + task.describeCount * 20);
+    const tags = Object.entries(task.tags).map(([Key, Value]) => ({ Key, Value }));
+    return {
+      ImportTaskId: task.id,
+      ...(task.input.Description !== undefined ? { Description: task.input.Description } : {}),
+      SnapshotTaskDetail: {
+        DiskImageSize: task.plan.sizeGiB,
+        Format: String(disk.Format).toUpperCase(),
+        Status: task.status,
+        ...(task.statusMessage !== undefined ? { StatusMessage: task.statusMessage } : {}),
+        ...(task.status === 'active' ? { Progress: String(progress) } : {}),
+        ...(task.snapshotId ? { SnapshotId: task.snapshotId } : {}),
+        ...(disk.Url ? { Url: disk.Url } : {}),
+        ...(disk.UserBucket ? { UserBucket: { S3Bucket: disk.UserBucket.S3Bucket, S3Key: disk.UserBucket.S3Key } } : {}),
+        ...(task.input.Encrypted ? { Encrypted: true } : {}),
+        ...(task.input.KmsKeyId ? { KmsKeyId: task.input.KmsKeyId } : {}),
+      },
+      ...(tags.length > 0 ? { Tags: tags } : {}),
+    };
+  }
+
+  /**
+   * Named tasks, or every task EC2 still describes (API reference: tasks "currently active or
+   * were completed or canceled in the previous 7 days"). A malformed id answers
+   * InvalidConversionTaskId.Malformed; an unknown well-formed one is left out (as for image
+   * tasks: an assumption). Filters: only `task-state` is modeled, other names are ignored (the
+   * API documents none by name). Listings are paged (importTaskPageSize).
+   */
+  private describeImportSnapshotTasks(input: any): unknown {
+    const ids: string[] = input.ImportTaskIds ?? [];
+    for (const id of ids) {
+      if (!/^import-snap-[0-9a-f]{8,17}$/.test(id)) throw new AwsError('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-snap-...")`);
+    }
+    let tasks = [...this.snapshotTasks.values()].filter((t) => !t.forgotten && (ids.length === 0 || ids.includes(t.id)));
+    tasks.forEach((t) => this.advanceSnapshotTask(t));
+    for (const filter of input.Filters ?? []) {
+      if (filter.Name === 'task-state') tasks = tasks.filter((t) => (filter.Values ?? []).includes(t.status));
+    }
+    const size = input.MaxResults ?? (ids.length === 0 ? this.importTaskPageSize : tasks.length);
+    const { page, next } = paginate(tasks, input.NextToken, size, () => new AwsError('InvalidParameterValue', `Invalid NextToken: ${input.NextToken}`));
+    return { ImportSnapshotTasks: page.map((t) => this.snapshotTaskView(t)), ...(next ? { NextToken: next } : {}) };
+  }
+
+  /** As for an image task: an active one goes deleting, then deleted; EC2 removes its partial snapshot (an assumption). */
+  private cancelSnapshotTask(task: FakeSnapshotTask, input: any): unknown {
+    if (task.forgotten) throw new AwsError('InvalidConversionTaskId', `The import task ID '${task.id}' does not exist`);
+    if (task.status !== 'active') {
+      throw new AwsError(this.cancelInactiveTaskErrorCode, `The import task ${task.id} is not active (${task.status}); it cannot be cancelled.`);
+    }
+    task.status = 'deleting';
+    task.cancelled = true;
+    task.deletingDescribes = 0;
+    task.cancelReason = input.CancelReason;
+    task.statusMessage = CANCELLING_TASK_MESSAGE;
+    return { ImportTaskId: task.id, PreviousState: 'active', State: 'deleting' };
+  }
+
+  /**
+   * Registers an AMI from snapshots (EC2 API reference, RegisterImage). AMI names are unique per
+   * account and Region: a name in use answers InvalidAMIName.Duplicate (EC2 error code list).
+   * Every snapshot must exist (InvalidSnapshot.NotFound); the root device must be one of the
+   * mappings (InvalidBlockDeviceMapping: the code is an assumption). TagSpecifications may only
+   * tag the image ("If you specify another value for ResourceType, the request fails").
+   * RegisterImage takes no client token (the model has none). The AMI reads pending for
+   * amiPendingDescribes describes, then available, or failed with registerFailureMessage.
+   */
+  private registerImage(input: any): unknown {
+    if (input.ImageLocation) throw new AwsError('InvalidParameterValue', 'The fake models only AMIs registered from EBS snapshots');
+    const taken = [...this.amis.values()].find((ami) => this.amiName(ami) === input.Name);
+    if (taken) throw new AwsError('InvalidAMIName.Duplicate', `AMI name ${input.Name} is already in use by AMI ${taken.id}`);
+    const mappings: any[] = input.BlockDeviceMappings ?? [];
+    const snapshotIds = mappings.map((m) => m.Ebs?.SnapshotId).filter(Boolean);
+    const missing = snapshotIds.filter((id: string) => !this.snapshots.has(id));
+    if (missing.length > 0) throw new AwsError('InvalidSnapshot.NotFound', `The snapshot '${missing.join(', ')}' does not exist.`);
+    if (!mappings.some((m) => m.DeviceName === input.RootDeviceName)) {
+      throw new AwsError('InvalidBlockDeviceMapping', `The root device name ${input.RootDeviceName} is not in the block device mapping`);
+    }
+    for (const spec of input.TagSpecifications ?? []) {
+      if (spec.ResourceType !== 'image') throw new AwsError('InvalidParameterValue', `'${spec.ResourceType}' is not a valid taggable resource type for this operation.`);
+    }
+    const id = this.newId('ami');
+    this.amis.set(id, {
+      id,
+      snapshotIds,
+      register: {
+        input,
+        name: input.Name,
+        creationDate: new Date(this.now()).toISOString(),
+        state: 'pending',
+        describes: 0,
+        ...(this.registerFailureMessage ? { stateReason: { Code: 'Client.InvalidSnapshot', Message: this.registerFailureMessage } } : {}),
+      },
+    });
+    const tags = Object.fromEntries((input.TagSpecifications ?? []).flatMap((spec: any) => spec.Tags ?? []).map((t: any) => [t.Key, t.Value]));
+    if (Object.keys(tags).length > 0) this.ec2Tags.set(id, tags);
+    return { ImageId: id };
   }
 
   // ---------------------------------------------------------------- CloudFormation
@@ -1829,6 +2301,23 @@ function paginate<T>(items: T[], token: string | undefined, size: number, invali
   }
   const end = start + Math.max(1, size);
   return { page: items.slice(start, end), ...(end < items.length ? { next: Buffer.from(`offset:${end}`).toString('base64') } : {}) };
+}
+
+/**
+ * EC2 filters (DescribeImages, DescribeSnapshots): each must match one of its values;
+ * `tag:<key>` matches the resource's tag; other names must be in `fields`, or are refused.
+ */
+function ec2Filter(
+  filters: Array<{ Name?: string; Values?: string[] }> | undefined, fields: Record<string, () => string[]>, tags: Record<string, string>,
+): boolean {
+  return (filters ?? []).every((f) => {
+    const name = f.Name ?? '';
+    const values = f.Values ?? [];
+    if (name.startsWith('tag:')) return tags[name.slice(4)] !== undefined && values.includes(tags[name.slice(4)]);
+    const field = fields[name];
+    if (!field) throw new AwsError('InvalidParameterValue', `The filter '${name}' is invalid (the fake models ${['tag:<key>', ...Object.keys(fields)].join(', ')})`);
+    return field().some((v) => values.includes(v));
+  });
 }
 
 /** Image Builder filters: each named filter must match one of its values; unknown names are refused. */

@@ -239,6 +239,21 @@ export interface IamRequest {
 /** Placeholders for ids AWS assigns only when the call succeeds. */
 const UNASSIGNED_TASK = 'import-ami-0000000000000000';
 const UNASSIGNED_AMI = 'ami-00000000000000000';
+const UNASSIGNED_SNAPSHOT_TASK = 'import-snap-0000000000000000';
+const UNASSIGNED_SNAPSHOT = 'snap-00000000000000000';
+
+/** The ARN resource type of an import task id: image and snapshot imports share CancelImportTask. */
+function taskType(importTaskId: string): string {
+  return String(importTaskId).startsWith('import-snap-') ? 'import-snapshot-task' : 'import-image-task';
+}
+
+/** An EC2 resource ARN from its id (AMI and snapshot ARNs have no account). */
+function ec2ResourceArn(id: string): string {
+  if (id.startsWith('ami-')) return ec2Arn('image', id, '');
+  if (id.startsWith('snap-')) return ec2Arn('snapshot', id, '');
+  if (id.startsWith('import-snap-') || id.startsWith('import-ami-')) return ec2Arn(taskType(id), id);
+  throw new Error(`the EC2 resource id ${id} is not modeled in test/support/iam.ts: add its ARN format`);
+}
 
 const ec2Arn = (type: string, id: string, account: string = ACCOUNT) => `arn:${PARTITION}:ec2:${REGION}:${account}:${type}/${id}`;
 const imagebuilderArn = (resource: string) => `arn:${PARTITION}:imagebuilder:${REGION}:${ACCOUNT}:${resource}`;
@@ -252,6 +267,11 @@ function requestTagContext(tags: Record<string, string> | undefined): Record<str
 
 function resourceTagContext(call: RecordedCall): Record<string, string> {
   return Object.fromEntries(Object.entries(call.resourceTags ?? {}).map(([k, v]) => [`aws:ResourceTag/${k}`, v]));
+}
+
+/** aws:ResourceTag of one of several resources a call names (RecordedCall.resourceTagsById). */
+function tagsByIdContext(call: RecordedCall, id: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(call.resourceTagsById?.[id] ?? {}).map(([k, v]) => [`aws:ResourceTag/${k}`, v]));
 }
 
 /**
@@ -364,14 +384,79 @@ const RULES: Record<string, Rule> = {
   'ec2:DescribeImportImageTasks': (_c, _f, name) => [{ action: 'ec2:DescribeImportImageTasks', resource: '*', context: {}, call: name }],
   /** iam-data: no resource types (Resource "*"). */
   'ec2:DescribeImages': (_c, _f, name) => [{ action: 'ec2:DescribeImages', resource: '*', context: {}, call: name }],
-  /** iam-data ec2:CancelImportTask: import-image-task (aws:ResourceTag). */
+  /** iam-data ec2:CancelImportTask: import-image-task or import-snapshot-task, by the id's kind (aws:ResourceTag). */
   'ec2:CancelImportTask': (call, _f, name) => [{
-    action: 'ec2:CancelImportTask', resource: ec2Arn('import-image-task', call.input.ImportTaskId), context: resourceTagContext(call), call: name,
+    action: 'ec2:CancelImportTask', resource: ec2Arn(taskType(call.input.ImportTaskId), call.input.ImportTaskId), context: resourceTagContext(call), call: name,
   }],
-  /** iam-data ec2:DeregisterImage: image* (arn:...:ec2:region::image/id). */
-  'ec2:DeregisterImage': (call, _f, name) => [{ action: 'ec2:DeregisterImage', resource: ec2Arn('image', call.input.ImageId, ''), context: {}, call: name }],
-  /** iam-data ec2:DeleteSnapshot: snapshot* (arn:...:ec2:region::snapshot/id). */
-  'ec2:DeleteSnapshot': (call, _f, name) => [{ action: 'ec2:DeleteSnapshot', resource: ec2Arn('snapshot', call.input.SnapshotId, ''), context: {}, call: name }],
+  /** iam-data ec2:DeregisterImage: image* (arn:...:ec2:region::image/id), aws:ResourceTag. */
+  'ec2:DeregisterImage': (call, _f, name) => [{
+    action: 'ec2:DeregisterImage', resource: ec2Arn('image', call.input.ImageId, ''), context: resourceTagContext(call), call: name,
+  }],
+  /** iam-data ec2:DeleteSnapshot: snapshot* (arn:...:ec2:region::snapshot/id), aws:ResourceTag. */
+  'ec2:DeleteSnapshot': (call, _f, name) => [{
+    action: 'ec2:DeleteSnapshot', resource: ec2Arn('snapshot', call.input.SnapshotId, ''), context: resourceTagContext(call), call: name,
+  }],
+  /**
+   * iam-data ec2:ImportSnapshot: import-snapshot-task* and snapshot* (both with aws:RequestTag
+   * and aws:TagKeys). The task's tags are its TagSpecifications; whether the snapshot resource
+   * sees them is not documented, so it gets none here (a policy that conditions it on tags is
+   * then denied: the handlers' policy does not). TagSpecifications add ec2:CreateTags with
+   * ec2:CreateAction=ImportSnapshot on the task; RoleName is passed (as for ImportImage).
+   */
+  'ec2:ImportSnapshot': (call, fake, name) => {
+    const input = call.input;
+    const task = [...fake.snapshotTasks.values()].find((t) => t.clientToken !== undefined && t.clientToken === input.ClientToken);
+    const taskArn = ec2Arn('import-snapshot-task', task?.id ?? UNASSIGNED_SNAPSHOT_TASK);
+    const tags = Object.fromEntries(asList<any>(input.TagSpecifications).flatMap((spec) => asList<any>(spec.Tags)).map((t) => [t.Key, t.Value]));
+    return [
+      { action: 'ec2:ImportSnapshot', resource: taskArn, context: requestTagContext(tags), call: name },
+      { action: 'ec2:ImportSnapshot', resource: ec2Arn('snapshot', task?.snapshotId ?? UNASSIGNED_SNAPSHOT, ''), context: {}, call: name },
+      ...(Object.keys(tags).length > 0
+        ? [{ action: 'ec2:CreateTags', resource: taskArn, context: { 'ec2:CreateAction': 'ImportSnapshot', ...requestTagContext(tags) }, call: name }]
+        : []),
+      { action: 'iam:PassRole', resource: roleArn(input.RoleName ?? 'vmimport'), context: { 'iam:PassedToService': 'vmie.amazonaws.com' }, call: name },
+    ];
+  },
+  /** iam-data: no resource types (Resource "*"). */
+  'ec2:DescribeImportSnapshotTasks': (_c, _f, name) => [{ action: 'ec2:DescribeImportSnapshotTasks', resource: '*', context: {}, call: name }],
+  /** iam-data: no resource types (Resource "*"). */
+  'ec2:DescribeSnapshots': (_c, _f, name) => [{ action: 'ec2:DescribeSnapshots', resource: '*', context: {}, call: name }],
+  /**
+   * iam-data ec2:RegisterImage: image* (aws:RequestTag, aws:TagKeys) and snapshot (each
+   * snapshot of the block device mapping, aws:ResourceTag: its tags when the call arrived).
+   * TagSpecifications (image) add ec2:CreateTags with ec2:CreateAction=RegisterImage on the image.
+   */
+  'ec2:RegisterImage': (call, fake, name) => {
+    const input = call.input;
+    const made = [...fake.amis.values()].find((ami) => ami.register?.input === input || ami.register?.name === input.Name);
+    const imageArn = ec2Arn('image', made?.id ?? UNASSIGNED_AMI, '');
+    const tags = Object.fromEntries(asList<any>(input.TagSpecifications).flatMap((spec) => asList<any>(spec.Tags)).map((t) => [t.Key, t.Value]));
+    const snapshots = asList<any>(input.BlockDeviceMappings).map((m) => m.Ebs?.SnapshotId).filter(Boolean);
+    return [
+      { action: 'ec2:RegisterImage', resource: imageArn, context: requestTagContext(tags), call: name },
+      ...snapshots.map((id: string) => ({ action: 'ec2:RegisterImage', resource: ec2Arn('snapshot', id, ''), context: tagsByIdContext(call, id), call: name })),
+      ...(Object.keys(tags).length > 0
+        ? [{ action: 'ec2:CreateTags', resource: imageArn, context: { 'ec2:CreateAction': 'RegisterImage', ...requestTagContext(tags) }, call: name }]
+        : []),
+    ];
+  },
+  /**
+   * iam-data ec2:CreateTags: each resource named (image, snapshot, import-snapshot-task, ...),
+   * with aws:ResourceTag (its tags when the call arrived), aws:RequestTag and aws:TagKeys.
+   */
+  'ec2:CreateTags': (call, _f, name) => {
+    const tags = Object.fromEntries(asList<any>(call.input.Tags).map((t) => [t.Key, t.Value ?? '']));
+    return asList<string>(call.input.Resources).map((id) => ({
+      action: 'ec2:CreateTags', resource: ec2ResourceArn(id), context: { ...tagsByIdContext(call, id), ...requestTagContext(tags) }, call: name,
+    }));
+  },
+  /** iam-data ec2:DeleteTags: as CreateTags; aws:TagKeys are the keys removed. */
+  'ec2:DeleteTags': (call, _f, name) => asList<string>(call.input.Resources).map((id) => ({
+    action: 'ec2:DeleteTags',
+    resource: ec2ResourceArn(id),
+    context: { ...tagsByIdContext(call, id), 'aws:TagKeys': asList<any>(call.input.Tags).map((t) => t.Key) },
+    call: name,
+  })),
 
   /**
    * iam-data imagebuilder:ImportVmImage: imageVersion* (image/<name>/<version>, the

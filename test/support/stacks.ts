@@ -8,7 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { VmImportExportExampleStack } from '../../examples/vm-import-export-stack';
 import {
-  Architecture, BootMode, DiskImage, DiskImageFormat, LicenseType, Platform, VmDiskDistribution, VmDiskFormat,
+  Architecture, BootMode, DiskImage, DiskImageFormat, ImdsSupport, ImportedAmi, LicenseType, Platform, TpmSupport, VmDiskDistribution, VmDiskFormat,
   VmImportExportServiceRole, VmImportImage,
 } from '../../src';
 
@@ -34,7 +34,40 @@ export function addRepresentativeStacks(app: App): Stack[] {
     distributionOptions(new Stack(app, 'DistributionOptions', { env: ENV })),
     distributionParity(new Stack(app, 'DistributionParity', { env: ENV })),
     distributionParity(new Stack(app, 'DistributionParityAgnostic')),
+    importedAmiOptions(new Stack(app, 'ImportedAmiOptions', { env: ENV })),
+    importedAmiOptions(new Stack(app, 'ImportedAmiOptionsAgnostic')),
   ];
+}
+
+/** ImportedAmi with its defaults, and with every option (a given role, a key, several disks, NitroTPM, retain). */
+function importedAmiOptions(stack: Stack): Stack {
+  const disks = s3.Bucket.fromBucketName(stack, 'Disks', 'my-vm-disks');
+  new ImportedAmi(stack, 'Defaults', {
+    disks: [DiskImage.fromBucket(disks, 'exports/appliance-arm64.raw')],
+    architecture: Architecture.ARM64,
+  });
+  new ImportedAmi(stack, 'AllOptions', {
+    disks: [
+      DiskImage.fromAsset(SAMPLE_DISK),
+      DiskImage.fromBucket(disks, 'exports/data.vhd', { description: 'data disk' }),
+      DiskImage.fromUrl('s3://my-vm-disks/exports/logs.raw', { deviceName: '/dev/sdk' }),
+    ],
+    architecture: Architecture.X86_64,
+    bootMode: BootMode.UEFI,
+    tpmSupport: TpmSupport.V2_0,
+    uefiData: 'QU1aTlVFRkk=',
+    imdsSupport: ImdsSupport.INSTANCE_DEFAULTS,
+    enaSupport: true,
+    rootDeviceName: '/dev/sda1',
+    amiName: 'all-options (x86_64)',
+    description: 'every option',
+    encryptionKey: new kms.Key(stack, 'AmiKey', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY }),
+    serviceRole: new VmImportExportServiceRole(stack, 'AmiRole', { roleName: 'vmimport-ami-options' }),
+    timeout: Duration.hours(12),
+    removalPolicy: RemovalPolicy.RETAIN,
+    tags: { team: 'platform' },
+  });
+  return stack;
 }
 
 /** VmImportImage with a given role, key and log group, every kind of disk, and both waits. */

@@ -65,7 +65,7 @@ function isKnownWarning(finding: Finding, templates: Map<string, any>): boolean 
       .map((f) => `${path.basename(f.Filename)}:${f.Location.Start.LineNumber} ${f.Level} ${f.Rule.Id} ${f.Message}`);
 
     expect(unexpected).toEqual([]);
-    expect(files).toHaveLength(8);
+    expect(files).toHaveLength(10);
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }

@@ -22,14 +22,14 @@ export interface ImportRequest extends RequestIdentity {
  */
 export const ROLE_RETRY_DELAYS_MS = [2_000, 4_000, 8_000, 16_000];
 
-const ROLE_NOT_READY = /service role .* (does not exist|does not have sufficient permissions)/i;
+export const ROLE_NOT_READY = /service role .* (does not exist|does not have sufficient permissions)/i;
 
 /**
  * What EC2 answers when the account's concurrent import tasks are at their
  * quota. Unverified which code VM Import uses: every one that names a limit of
  * resources is treated as "wait for room" (aws-facts.md).
  */
-const QUOTA_CODES = new Set(['ResourceCountLimitExceeded', 'ResourceLimitExceeded', 'ImportTaskLimitExceeded', 'TaskLimitExceeded']);
+export const QUOTA_CODES = new Set(['ResourceCountLimitExceeded', 'ResourceLimitExceeded', 'ImportTaskLimitExceeded', 'TaskLimitExceeded']);
 
 /**
  * ImportImage found the import quota full (or stayed throttled): the import waits

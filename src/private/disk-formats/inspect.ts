@@ -344,7 +344,7 @@ function inspectOva(source: ByteSource, options: InspectOptions, findings: Findi
     findings.push(finding('platformMismatch', 'warning', `the descriptor declares a ${guest.family} guest ("${guestName}"), but the platform is ${options.platform}`,
       `use platform: Platform.${guest.family.toUpperCase()}, or correct the VM's guest OS type`));
   }
-  if (ovf.firmware && options.bootMode) {
+  if (ovf.firmware && options.bootMode && options.bootMode !== 'uefi-preferred') {
     const declared = ovf.firmware.startsWith('efi') ? 'uefi' : ovf.firmware === 'bios' ? 'legacy-bios' : undefined;
     if (declared && declared !== options.bootMode) {
       findings.push(finding('ovaFirmwareMismatch', 'warning', `the descriptor declares firmware "${ovf.firmware}", but the boot mode is ${options.bootMode}`,

@@ -86,7 +86,8 @@ export interface InspectOptions {
   readonly expectedFormat?: ImportFormat;
   /** Where `expectedFormat` comes from, for messages. */
   readonly expectedFrom?: 'format' | 'extension';
-  readonly bootMode?: 'legacy-bios' | 'uefi';
+  /** uefi-preferred (RegisterImage, ImportedAmi) boots either way: no mode is flagged against it. */
+  readonly bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred';
   readonly platform?: 'Linux' | 'Windows';
   /** Whether this is the boot disk, whose partition table decides how it boots. */
   readonly bootDisk: boolean;
