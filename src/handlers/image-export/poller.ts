@@ -10,7 +10,8 @@ import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopEx
 import {
   DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, executionName, nextPollSeconds, STACK_CHECK_EVERY_POLLS,
 } from '../import-image/poller';
-import { describeStackResource } from '../import-image/stack';
+import { signalWaitCondition } from '../import-image/signal';
+import { waitConditionAwaited } from '../import-image/stack';
 import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
 import { VmImageExportProperties } from '../types';
 import { ExportDeps, exportKey, exportState, progressLine, timeoutSeconds } from './common';
@@ -166,28 +167,11 @@ export async function exportPollerStep(state: ExportPollerState, deps: ExportDep
   return { ...state, Polls: polls, Next: next, Done: false };
 }
 
-/**
- * Whether CloudFormation still waits for this export's wait condition. Only a clear
- * answer stops the poller: errors, and a wait condition not created yet (the export
- * resource has just completed), keep it polling; the deadline bounds it.
- */
-async function stillAwaited(input: ExportPollerInput, deps: ExportDeps): Promise<boolean> {
-  if (!input.WaitConditionLogicalId) return true;
-  const wait = await describeStackResource(input.StackId, input.WaitConditionLogicalId, deps);
-  if (wait === 'unknown') return true;
-  if (wait === 'stack-gone') return false;
-  if (wait !== 'missing') return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
-  const resource = await describeStackResource(input.StackId, input.LogicalResourceId, deps);
-  if (resource === 'unknown') return true;
-  if (resource === 'missing' || resource === 'stack-gone') return false;
-  return (resource.PhysicalResourceId ?? '').startsWith(`${input.ExportedImageArn}|`) && !(resource.ResourceStatus ?? '').startsWith('DELETE');
+/** Whether CloudFormation still waits for this export's wait condition (see waitConditionAwaited). */
+function stillAwaited(input: ExportPollerInput, deps: ExportDeps): Promise<boolean> {
+  return waitConditionAwaited(input.StackId, input.WaitConditionLogicalId, input.LogicalResourceId, `${input.ExportedImageArn}|`, deps);
 }
 
-async function signal(input: ExportPollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ExportDeps, data = ''): Promise<void> {
-  if (!deps.signal) throw new Error('no wait condition signal sender configured');
-  const send = deps.signal;
-  // One UniqueId per export: a retried signal replaces the first instead of counting twice.
-  const body = { Status: status, Reason: reason, UniqueId: exportKey(input.ExportedImageArn), Data: data };
-  await retryTransient(() => send(input.SignalUrl, body), deps.sleep);
-  console.log(`signalled ${status} for ${input.ExportedImageArn}: ${reason}`);
+function signal(input: ExportPollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ExportDeps, data = ''): Promise<void> {
+  return signalWaitCondition(deps, input.SignalUrl, { Status: status, Reason: reason, UniqueId: exportKey(input.ExportedImageArn), Data: data });
 }

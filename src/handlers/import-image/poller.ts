@@ -15,7 +15,8 @@ import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopEx
 import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
 import { VmImportImageProperties } from '../types';
 import { deadline, describeImportTask, ImportIds, ImportImageDeps, importState, progressLine } from './common';
-import { describeStackResource } from './stack';
+import { signalWaitCondition } from './signal';
+import { waitConditionAwaited } from './stack';
 
 /** What onEvent hands the poller; it never changes during an execution. */
 export interface PollerInput {
@@ -196,28 +197,11 @@ export async function pollerStep(state: PollerState, deps: ImportImageDeps): Pro
   return { ...state, Polls: polls, Next: next, Done: false };
 }
 
-/**
- * Whether CloudFormation still waits for this import's wait condition. Only a
- * clear answer stops the poller: errors and a wait condition not created yet
- * (the import resource has just completed) keep it polling, the deadline bounds it.
- */
-async function stillAwaited(input: PollerInput, deps: ImportImageDeps): Promise<boolean> {
-  if (!input.WaitConditionLogicalId) return true;
-  const wait = await describeStackResource(input.StackId, input.WaitConditionLogicalId, deps);
-  if (wait === 'unknown') return true;
-  if (wait === 'stack-gone') return false;
-  if (wait !== 'missing') return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
-  // No wait condition yet: still ours while the import resource names this import.
-  const resource = await describeStackResource(input.StackId, input.LogicalResourceId, deps);
-  if (resource === 'unknown') return true;
-  if (resource === 'missing' || resource === 'stack-gone') return false;
-  return (resource.PhysicalResourceId ?? '').startsWith(`${input.ImageArn}|`) && !(resource.ResourceStatus ?? '').startsWith('DELETE');
+/** Whether CloudFormation still waits for this import's wait condition (see waitConditionAwaited). */
+function stillAwaited(input: PollerInput, deps: ImportImageDeps): Promise<boolean> {
+  return waitConditionAwaited(input.StackId, input.WaitConditionLogicalId, input.LogicalResourceId, `${input.ImageArn}|`, deps);
 }
 
-async function signal(input: PollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ImportImageDeps, data = ''): Promise<void> {
-  if (!deps.signal) throw new Error('no wait condition signal sender configured');
-  const send = deps.signal;
-  // One UniqueId per import: a retried signal replaces the first instead of counting twice.
-  await retryTransient(() => send(input.SignalUrl, { Status: status, Reason: reason, UniqueId: input.ImportTaskId, Data: data }), deps.sleep);
-  console.log(`signalled ${status} for ${input.ImportTaskId}: ${reason}`);
+function signal(input: PollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ImportImageDeps, data = ''): Promise<void> {
+  return signalWaitCondition(deps, input.SignalUrl, { Status: status, Reason: reason, UniqueId: input.ImportTaskId, Data: data });
 }

@@ -1,6 +1,7 @@
 import * as http from 'http';
 import * as https from 'https';
 import { WaitConditionSignal } from './common';
+import { retryTransient, Sleep } from '../shared/util';
 
 /**
  * PUTs a wait condition signal to its presigned URL. The URL is a presigned S3
@@ -27,4 +28,19 @@ export function sendSignal(url: string, signal: WaitConditionSignal): Promise<vo
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * Signals a wait condition through the injected sender, retried through 5xx. The
+ * UniqueId names the work (one per import or export), so a retried signal replaces
+ * the first instead of counting twice.
+ */
+export async function signalWaitCondition(
+  deps: { readonly signal?: (url: string, signal: WaitConditionSignal) => Promise<void>; readonly sleep: Sleep },
+  url: string, body: WaitConditionSignal,
+): Promise<void> {
+  const send = deps.signal;
+  if (!send) throw new Error('no wait condition signal sender configured');
+  await retryTransient(() => send(url, body), deps.sleep);
+  console.log(`signalled ${body.Status} for ${body.UniqueId}: ${body.Reason}`);
 }

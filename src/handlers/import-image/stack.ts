@@ -67,3 +67,24 @@ export async function rollingBack(stackId: string, deps: StackDeps): Promise<boo
     return false;
   }
 }
+
+/**
+ * Whether CloudFormation still waits for a poller's wait condition. Only a clear
+ * answer stops a poller: errors, and a wait condition not created yet (its
+ * resource has just completed), keep it polling; the deadline bounds it. While the
+ * wait condition does not exist, the poller's resource must still name this work
+ * (its physical id starts with `physicalIdPrefix`) and not be deleting.
+ */
+export async function waitConditionAwaited(
+  stackId: string, waitLogicalId: string | undefined, resourceLogicalId: string, physicalIdPrefix: string, deps: StackDeps,
+): Promise<boolean> {
+  if (!waitLogicalId) return true;
+  const wait = await describeStackResource(stackId, waitLogicalId, deps);
+  if (wait === 'unknown') return true;
+  if (wait === 'stack-gone') return false;
+  if (wait !== 'missing') return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
+  const resource = await describeStackResource(stackId, resourceLogicalId, deps);
+  if (resource === 'unknown') return true;
+  if (resource === 'missing' || resource === 'stack-gone') return false;
+  return (resource.PhysicalResourceId ?? '').startsWith(physicalIdPrefix) && !(resource.ResourceStatus ?? '').startsWith('DELETE');
+}

@@ -17,9 +17,10 @@ import {
 } from './snapshots';
 import { ImportedAmiProperties } from './types';
 import { DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, nextPollSeconds, STACK_CHECK_EVERY_POLLS } from '../import-image/poller';
-import { describeStackResource } from '../import-image/stack';
+import { signalWaitCondition } from '../import-image/signal';
+import { waitConditionAwaited } from '../import-image/stack';
 import { startExecution } from '../shared/executions';
-import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
+import { errorMessage, errorName, isTransient, parseInteger, truncate } from '../shared/util';
 
 /** What onEvent hands the poller; it never changes during an execution. */
 export interface PollerInput {
@@ -225,29 +226,11 @@ export function progressLine(
   });
 }
 
-/**
- * Whether CloudFormation still waits for this import's wait condition. Only a
- * clear answer stops the poller: errors and a wait condition not created yet
- * (the import resource has just completed) keep it polling, the deadline bounds it.
- */
-async function stillAwaited(input: PollerInput, deps: ImportedAmiDeps): Promise<boolean> {
-  const waitId = input.Properties.WaitConditionLogicalId;
-  if (!waitId) return true;
-  const wait = await describeStackResource(input.StackId, waitId, deps);
-  if (wait === 'unknown') return true;
-  if (wait === 'stack-gone') return false;
-  if (wait !== 'missing') return wait.ResourceStatus === 'CREATE_IN_PROGRESS';
-  // No wait condition yet: still ours while the import resource names this import.
-  const resource = await describeStackResource(input.StackId, input.LogicalResourceId, deps);
-  if (resource === 'unknown') return true;
-  if (resource === 'missing' || resource === 'stack-gone') return false;
-  return (resource.PhysicalResourceId ?? '').startsWith(`${input.ImportId}|`) && !(resource.ResourceStatus ?? '').startsWith('DELETE');
+/** Whether CloudFormation still waits for this import's wait condition (see waitConditionAwaited). */
+function stillAwaited(input: PollerInput, deps: ImportedAmiDeps): Promise<boolean> {
+  return waitConditionAwaited(input.StackId, input.Properties.WaitConditionLogicalId, input.LogicalResourceId, `${input.ImportId}|`, deps);
 }
 
-async function signal(input: PollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ImportedAmiDeps, data = ''): Promise<void> {
-  if (!deps.signal) throw new Error('no wait condition signal sender configured');
-  const send = deps.signal;
-  // One UniqueId per import: a retried signal replaces the first instead of counting twice.
-  await retryTransient(() => send(input.Properties.SignalUrl, { Status: status, Reason: reason, UniqueId: input.ImportId, Data: data }), deps.sleep);
-  console.log(`signalled ${status} for ${input.ImportId}: ${reason}`);
+function signal(input: PollerInput, status: 'SUCCESS' | 'FAILURE', reason: string, deps: ImportedAmiDeps, data = ''): Promise<void> {
+  return signalWaitCondition(deps, input.Properties.SignalUrl, { Status: status, Reason: reason, UniqueId: input.ImportId, Data: data });
 }
