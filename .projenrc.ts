@@ -1,4 +1,5 @@
 import { awscdk, javascript } from 'projen';
+import { ProviderAssets } from './projenrc/provider-assets';
 
 // The lowest aws-cdk-lib we support and test against. cdk-nag 3.x (our security
 // check) needs 2.257, and Runtime.NODEJS_24_X is there too.
@@ -44,12 +45,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   publishToGo: { moduleName: 'github.com/cdk-vm-import-export/cdk-vm-import-export-go' },
 
   // Handlers are bundled with the SDK clients they use, instead of relying on the
-  // SDK the Lambda runtime happens to ship. The ES module builds tree-shake better.
-  lambdaAutoDiscover: true,
-  lambdaOptions: {
-    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
-    bundlingOptions: HANDLER_BUNDLING,
-  },
+  // SDK the Lambda runtime happens to ship, one asset per provider (ProviderAssets below).
+  lambdaAutoDiscover: false,
 
   devDeps: [
     '@aws-sdk/client-ec2',
@@ -79,12 +76,25 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // Handler code is bundled into the Lambda assets, so it may import dev-only SDK clients.
 project.eslint?.allowDevDeps('src/handlers/**');
 
+// One Lambda asset per provider folder of src/handlers: its *.lambda.ts entries are
+// bundled together, and each generated *-function.ts picks its entry by HANDLER_ENTRY.
+// esbuild runs through scripts/esbuild.mjs, which adds the plugins the SDK needs to tree-shake.
+new ProviderAssets(project, {
+  handlersDir: 'src/handlers',
+  dispatcher: 'src/handlers/shared/entry',
+  runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+  bundlingOptions: HANDLER_BUNDLING,
+  esbuildCommand: ['node', 'scripts/esbuild.mjs'],
+});
+
 project.eslint?.addLintPattern('examples');
 project.tsconfigDev.addInclude('../examples/**/*.ts');
 project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
 
-// Tests load the handler bundles, as the constructs do.
+// Tests load the handler bundles, as the constructs do. Bundling starts from an empty
+// assets/handlers/, so that nothing stale (an asset of an entry that no longer exists) is packaged.
 const bundle = project.tasks.tryFind('bundle')!;
+bundle.prependExec('rm -rf assets/handlers');
 project.testTask.prependSpawn(bundle);
 
 // Integ snapshots: synthesize without type-checking (check runs tsc over test/ once),
