@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import {
-  Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, CustomResource, Duration, Fn, IResource,
+  Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, IResource,
   ITaggable, Lazy, Names, RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -353,9 +353,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
   /** The role VM Import assumes for this image. */
   public readonly serviceRole: iam.IRole;
 
-  private readonly resource: CustomResource;
+  private readonly resource: CfnResource;
   /** The read step after the wait condition (waitForAvailable). */
-  private readonly available?: CustomResource;
+  private readonly available?: CfnResource;
   private readonly waitForAvailable: boolean;
   private removalPolicy: RemovalPolicy;
 
@@ -460,16 +460,12 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     };
     // No ServiceTimeout: CloudFormation's default is the hour the provider's waiter may
     // take (creates answer at once; deletes may wait for Image Builder, queued imports for quota).
-    this.resource = new CustomResource(this, 'Resource', {
-      serviceToken: provider.serviceToken,
-      resourceType: VM_IMPORT_IMAGE_RESOURCE_TYPE,
-      properties,
-    });
+    this.resource = customResource(this, 'Resource', VM_IMPORT_IMAGE_RESOURCE_TYPE, provider.serviceToken, properties);
     this.applyCfnRemovalPolicy();
     // The service role must be usable, its policies attached, before the import starts.
     followEc2Policy(this.serviceRole);
     this.resource.node.addDependency(policiesOf(this.serviceRole));
-    this.importTaskId = this.resource.getAttString('ImportTaskId');
+    this.importTaskId = Token.asString(this.resource.getAtt('ImportTaskId'));
 
     if (handle) {
       const wait = new CfnWaitCondition(this, waitLogicalId, {
@@ -478,23 +474,18 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
         timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
       });
       // Starts counting once the import and its poller have started.
-      wait.addDependency(this.resource.node.defaultChild as CfnResource);
+      wait.addDependency(this.resource);
       const available: VmImportImageAvailableProperties = {
-        ImageArn: this.resource.getAttString('ImageArn'),
+        ImageArn: Token.asString(this.resource.getAtt('ImageArn')),
         // No ImportTaskId: the image names its task in a tag, for the rare step that needs it.
         WaitCondition: wait.ref,
         // The step waits at most MAX_PROVIDER_WAIT_SECONDS, which it assumes when this is left out.
         TimeoutSeconds: timeout.toSeconds() >= MAX_PROVIDER_WAIT_SECONDS ? undefined : String(timeout.toSeconds()),
       };
       // The read step after the wait: imageArn and imageId come from it, so whatever uses them waits too.
-      this.available = new CustomResource(this, 'Available', {
-        serviceToken: provider.serviceToken,
-        resourceType: VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE,
-        properties: available,
-      });
-      omitDefaultPolicies(this.available);
+      this.available = customResource(this, 'Available', VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, provider.serviceToken, available);
     }
-    this.imageArn = (this.available ?? this.resource).getAttString('ImageArn');
+    this.imageArn = Token.asString((this.available ?? this.resource).getAtt('ImageArn'));
   }
 
   /**
@@ -506,7 +497,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     if (!this.waitForAvailable) {
       throw new Error(`imageId of ${this.node.path} is not available with waitForAvailable: false, because the AMI does not exist when the resource completes; set waitForAvailable: true, or use imageArn`);
     }
-    return this.available!.getAttString('ImageId');
+    return Token.asString(this.available!.getAtt('ImageId'));
   }
 
   /**
@@ -521,11 +512,12 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     // CloudFormation has no Snapshot policy for custom resources: SNAPSHOT is carried out by the handler.
     // RETAIN keeps what a deployment made but still rolls back a failed create (as aws-cdk-lib maps
     // RETAIN_ON_UPDATE_OR_DELETE): a Delete that reaches the handler with RETAIN is such a rollback.
-    const cfn = this.resource.node.defaultChild as CfnResource;
     if (this.removalPolicy === RemovalPolicy.RETAIN || this.removalPolicy === RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE) {
-      cfn.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
+      this.resource.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
     } else {
-      omitDefaultPolicies(this.resource);
+      // Delete, CloudFormation's own default for both policies, said by saying nothing.
+      this.resource.cfnOptions.deletionPolicy = undefined;
+      this.resource.cfnOptions.updateReplacePolicy = undefined;
     }
   }
 
@@ -622,13 +614,12 @@ function unlessDefault(value: string, handlerDefault: string): string | undefine
 }
 
 /**
- * Delete, CloudFormation's own default for both policies, said by saying nothing:
- * aws-cdk-lib writes it into every custom resource otherwise.
+ * A custom resource as CloudFormation sees it: the L1 alone, at the id
+ * aws-cdk-lib's CustomResource would give its child (so the logical id is the
+ * same), without the L2 around it that a stack of many imports pays for twice each.
  */
-function omitDefaultPolicies(resource: CustomResource): void {
-  const cfn = resource.node.defaultChild as CfnResource;
-  cfn.cfnOptions.deletionPolicy = undefined;
-  cfn.cfnOptions.updateReplacePolicy = undefined;
+function customResource(scope: Construct, id: string, type: string, serviceToken: string, properties: object): CfnResource {
+  return new CfnResource(scope, id, { type, properties: { ServiceToken: serviceToken, ...properties } });
 }
 
 function validateDuration(prop: string, value: Duration, min: Duration, max: Duration, fix: string): void {
