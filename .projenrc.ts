@@ -90,6 +90,15 @@ new ProviderAssets(project, {
 project.eslint?.addLintPattern('examples');
 project.tsconfigDev.addInclude('../examples/**/*.ts');
 project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
+// The package carries what users run: the compiled constructs, .jsii, one bundled asset per
+// provider, README, LICENSE, API.md. The handler code is in the assets; its unbundled build
+// needs SDK packages the package does not depend on. Of lib/handlers/, the constructs load
+// only the property contract (types) and the generated *-function constructs. Files, not
+// folders, are excluded: npm cannot take back a file from an excluded folder.
+project.npmignore?.exclude('/lib/handlers/**/*.js', '/lib/handlers/**/*.d.ts');
+// Build by-products of the check task (bindings, the README snippets' translations).
+project.npmignore?.exclude('/.jsii-pacmak/', '/.jsii.tabl.json');
+project.npmignore?.include('/lib/handlers/types.js', '/lib/handlers/types.d.ts', '/lib/handlers/**/*-function.js', '/lib/handlers/**/*-function.d.ts');
 
 // Tests load the handler bundles, as the constructs do. Bundling starts from an empty
 // assets/handlers/, so that nothing stale (an asset of an entry that no longer exists) is packaged.

@@ -14,6 +14,8 @@ const ENV = { account: '111122223333', region: 'us-east-1' };
  * targets.synthRatio: synth time of `counts[1]` instances over `counts[0]` (fresh processes);
  * targets.bytesPerAdded: template bytes each added instance costs;
  * targets.sameFunctions: the Lambda function count does not grow with the instances.
+ * A target left out is printed as a figure only. test/footprint.test.ts holds the rows
+ * to the targets that need no clock.
  */
 const CONSTRUCTS = [
   {
@@ -30,7 +32,8 @@ const CONSTRUCTS = [
   {
     name: 'VmDiskDistribution',
     counts: [1, 20],
-    targets: { synthRatio: 1.3, bytesPerAdded: 1500, sameFunctions: true },
+    // Each distribution has its own export role (least privilege per bucket): no bytes target.
+    targets: { synthRatio: 1.3, sameFunctions: true },
     setup: ({ s3 }, stack) => ({ bucket: s3.Bucket.fromBucketName(stack, 'Exports', 'my-vm-exports') }),
     add: ({ lib }, stack, i, { bucket }) => new lib.VmDiskDistribution(stack, `Distribution${i}`, {
       exports: [{ bucket, prefix: `vm-${i}/`, format: lib.VmDiskFormat.VMDK }],

@@ -67,20 +67,29 @@ const ENTRY_SEPARATOR = '#';
  * when it has not been built.
  */
 export function bundleFile(dir: string, name: string): string {
+  const file = assetFile(dir);
+  if (!fs.existsSync(path.join(REPO_ROOT, 'src', 'handlers', dir, `${name}.lambda.ts`))) {
+    throw new Error(`src/handlers/${dir} has no entry ${name}.lambda.ts`);
+  }
+  return `${file}${ENTRY_SEPARATOR}${name}`;
+}
+
+/**
+ * The one asset of the provider whose handlers are `src/handlers/<dir>/*.lambda.ts`,
+ * as `npx projen bundle` builds it. Throws with the fix when it is missing or older
+ * than the handler sources (it would test code that no longer exists).
+ */
+export function assetFile(dir: string): string {
   const file = path.join(REPO_ROOT, 'assets', 'handlers', dir, 'handler', 'index.js');
   if (!fs.existsSync(file)) {
     throw new Error(`${path.relative(REPO_ROOT, file)} does not exist: run \`npx projen bundle\` before these tests`);
   }
-  if (!fs.existsSync(path.join(REPO_ROOT, 'src', 'handlers', dir, `${name}.lambda.ts`))) {
-    throw new Error(`src/handlers/${dir} has no entry ${name}.lambda.ts`);
-  }
-  // A bundle older than the handler sources would test code that no longer exists.
   const built = fs.statSync(file).mtimeMs;
   const newer = sourceFiles(path.join(REPO_ROOT, 'src', 'handlers')).filter((src) => fs.statSync(src).mtimeMs > built);
   if (newer.length > 0) {
     throw new Error(`${path.relative(REPO_ROOT, file)} is older than ${path.relative(REPO_ROOT, newer[0])}: run \`npx projen bundle\` before these tests`);
   }
-  return `${file}${ENTRY_SEPARATOR}${name}`;
+  return file;
 }
 
 /** The asset file, and the environment that picks the entry (none for a plain file). */
