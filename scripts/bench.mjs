@@ -129,10 +129,10 @@ async function compiledLibrary() {
   return join(work, 'lib', 'index.js');
 }
 
-function synth(lib, construct, count) {
+function synth(lib, construct, count, variant = '') {
   const outdir = mkdtempSync(join(work, 'synth-'));
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [join(root, 'scripts', 'bench-synth.cjs'), construct.name, String(count), outdir, lib], {
+  const result = spawnSync(process.execPath, [join(root, 'scripts', 'bench-synth.cjs'), construct.name + variant, String(count), outdir, lib], {
     cwd: root, env: { ...process.env, NODE_PATH: join(root, 'node_modules') }, encoding: 'utf8',
   });
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
@@ -153,9 +153,12 @@ function synth(lib, construct, count) {
 const lib = await compiledLibrary();
 for (const construct of CONSTRUCTS) {
   const [few, many] = construct.counts;
-  const runs = { [few]: [], [many]: [] };
+  const runs = { [few]: [], [many]: [], floor: { [few]: [], [many]: [] } };
   for (let run = 0; run < SYNTH_RUNS; run++) {
-    for (const count of [few, many]) runs[count].push(synth(lib, construct, count));
+    for (const count of [few, many]) {
+      runs[count].push(synth(lib, construct, count));
+      if (construct.floor) runs.floor[count].push(synth(lib, construct, count, '#floor'));
+    }
   }
   const figure = (count) => ({ ...runs[count][0], wallMs: median(runs[count].map((r) => r.wallMs)) });
   const a = figure(few);
@@ -169,6 +172,12 @@ for (const construct of CONSTRUCTS) {
   const target = () => ['—', undefined];
   row('synth', `${construct.name}: synth time, ${many} vs ${few}`, `x${ratio.toFixed(2)}`,
     ...(targets.synthRatio === undefined ? target() : [`<= x${targets.synthRatio}`, ratio <= targets.synthRatio]));
+  if (construct.floor) {
+    // What the same CloudFormation resources cost aws-cdk-lib alone, against this row's own base.
+    const floorAdded = median(runs.floor[many].map((r) => r.wallMs)) - median(runs.floor[few].map((r) => r.wallMs));
+    row('synth', `${construct.name}: of the time ${many - few} added instances take, aws-cdk-lib's own for their resources (bare CfnResources)`,
+      `+${ms(floorAdded)} of +${ms(b.wallMs - a.wallMs)}: x${(1 + floorAdded / a.wallMs).toFixed(2)} of the x${ratio.toFixed(2)}`, '—', undefined);
+  }
   const perAdded = (b.bytes - a.bytes) / (many - few);
   row('synth', `${construct.name}: template bytes per added instance`, `${perAdded.toFixed(0)} B`,
     ...(targets.bytesPerAdded === undefined ? target() : [`<= ${targets.bytesPerAdded} B`, perAdded <= targets.bytesPerAdded]));
