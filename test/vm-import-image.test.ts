@@ -417,7 +417,8 @@ describe('IAM', () => {
     image(stack, 'Web');
     image(stack, 'Db', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0')] });
     const template = Template.fromStack(stack).toJSON();
-    const idOf = (prefix: string, type: string) => Object.keys(template.Resources).find((id) => id.startsWith(prefix) && template.Resources[id].Type === type)!;
+    const idOf = (prefix: string, type: string) => Object.keys(template.Resources)
+      .find((id) => id.startsWith(prefix) && template.Resources[id].Type === type)!;
     const defaultPolicy = idOf('VmImportServiceRoleDefaultPolicy', 'AWS::IAM::Policy');
     const ec2Policy = idOf('VmImportServiceRoleEc2Policy', 'AWS::IAM::Policy');
     expect(template.Resources[defaultPolicy].DependsOn).toEqual([ec2Policy]);
