@@ -18,6 +18,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const SYNTH_RUNS = Number(process.env.BENCH_SYNTH_RUNS ?? 5);
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'bench-'));
+// Also when a step throws.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 /** Targets of the handler entries: bytes, and load time as a share of the naive bundle's. */
 const ENTRY_TARGETS = { maxBytes: 600 * 1024, maxLoadRatio: 0.4 };
@@ -233,7 +235,6 @@ row('package', 'unbundled handler sources in lib/handlers/', String(handlerSourc
 
 // ------------------------------------------------------------ report
 
-rmSync(work, { recursive: true, force: true });
 console.log(`node ${process.version}; medians of ${RUNS} (load) and ${SYNTH_RUNS} (synth) fresh processes\n`);
 console.log('| figure | value | target | met |\n| --- | --- | --- | --- |');
 let section;
