@@ -1,4 +1,5 @@
 import { awscdk, javascript } from 'projen';
+import { ProviderAssets } from './projenrc/provider-assets';
 
 // The lowest aws-cdk-lib we support and test against. cdk-nag 3.x (our security
 // check) needs 2.257, and Runtime.NODEJS_24_X is there too.
@@ -44,12 +45,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   publishToGo: { moduleName: 'github.com/cdk-vm-import-export/cdk-vm-import-export-go' },
 
   // Handlers are bundled with the SDK clients they use, instead of relying on the
-  // SDK the Lambda runtime happens to ship. The ES module builds tree-shake better.
-  lambdaAutoDiscover: true,
-  lambdaOptions: {
-    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
-    bundlingOptions: HANDLER_BUNDLING,
-  },
+  // SDK the Lambda runtime happens to ship, one asset per provider (ProviderAssets below).
+  lambdaAutoDiscover: false,
 
   devDeps: [
     '@aws-sdk/client-ec2',
@@ -83,12 +80,37 @@ const project = new awscdk.AwsCdkConstructLibrary({
 // Handler code is bundled into the Lambda assets, so it may import dev-only SDK clients.
 project.eslint?.allowDevDeps('src/handlers/**');
 
+// One Lambda asset per provider folder of src/handlers: its *.lambda.ts entries are
+// bundled together, and each generated *-function.ts picks its entry by HANDLER_ENTRY.
+// esbuild runs through scripts/esbuild.mjs, which adds the plugins the SDK needs to tree-shake.
+new ProviderAssets(project, {
+  handlersDir: 'src/handlers',
+  dispatcher: 'src/handlers/shared/entry',
+  runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+  bundlingOptions: HANDLER_BUNDLING,
+  esbuildCommand: ['node', 'scripts/esbuild.mjs'],
+});
+
 project.eslint?.addLintPattern('examples');
 project.tsconfigDev.addInclude('../examples/**/*.ts');
 project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
+// The package carries what users run: the compiled constructs, .jsii, one bundled asset per
+// provider, README, LICENSE, API.md. The handler code is in the assets; its unbundled build
+// needs SDK packages the package does not depend on. Of lib/handlers/, the constructs load
+// only the property contracts (types, SDK-free) and the generated *-function constructs. Files, not
+// folders, are excluded: npm cannot take back a file from an excluded folder.
+project.npmignore?.exclude('/lib/handlers/**/*.js', '/lib/handlers/**/*.d.ts');
+// Build by-products of the check task (bindings, the README snippets' translations).
+project.npmignore?.exclude('/.jsii-pacmak/', '/.jsii.tabl.json');
+project.npmignore?.include(
+  '/lib/handlers/types.js', '/lib/handlers/types.d.ts', '/lib/handlers/*/types.js', '/lib/handlers/*/types.d.ts',
+  '/lib/handlers/**/*-function.js', '/lib/handlers/**/*-function.d.ts',
+);
 
-// Tests load the handler bundles, as the constructs do.
+// Tests load the handler bundles, as the constructs do. Bundling starts from an empty
+// assets/handlers/, so that nothing stale (an asset of an entry that no longer exists) is packaged.
 const bundle = project.tasks.tryFind('bundle')!;
+bundle.prependExec('rm -rf assets/handlers');
 project.testTask.prependSpawn(bundle);
 
 // Integ snapshots: synthesize without type-checking (check runs tsc over test/ once),
@@ -110,9 +132,17 @@ example.exec('rm -rf cdk.out');
 example.exec('ts-node --project test/tsconfig.json examples/app.ts', { env: { CDK_OUTDIR: 'cdk.out' } });
 example.exec('bash scripts/check-templates.sh cdk.out');
 
-// Size and speed figures, printed, never asserted.
-const bench = project.addTask('bench', { description: 'Print bundle sizes, cold-load times, example synth time, and fromAsset synth time and memory for a 4 GiB disk' });
+// Size and speed figures beside their targets (scripts/bench.mjs), printed as the
+// README's Performance table. Timed, so never part of the tests; the ceilings that
+// need no clock are pinned by test/footprint.test.ts.
+const bench = project.addTask('bench', {
+  description: 'Print handler sizes and load times, synth figures, the poll schedule, the package size and fromAsset with a 4 GiB disk, each beside its target',
+});
 bench.spawn(bundle);
+// The package figure lists what npm would pack, lib/ included.
+bench.spawn(project.compileTask);
+// The 4 GiB disk first: scripts/bench.mjs exits 1 when a target is missed.
+bench.exec('node scripts/bench-disk.mjs');
 bench.exec('node scripts/bench.mjs');
 
 // The README's test command, and what CI runs: the jsii compile (failing on any

@@ -1,23 +1,24 @@
 import {
-  Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, CustomResource, Duration, Fn, IResource,
+  Annotations, CfnResource, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, IResource,
   ITaggable, Lazy, Names, RemovalPolicy, Resource, Stack, TagManager, TagType, Token,
 } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import { Construct, Dependable, IConstruct, IDependable } from 'constructs';
 import { DiskImage, DiskImageConfig } from './disk-image';
 import { Architecture, BootMode, DiskImageFormat, LicenseType, Platform } from './enums';
 import {
-  DiskContainerProperties, LIBRARY_TAG_COUNT, VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, VM_IMPORT_IMAGE_RESOURCE_TYPE,
+  DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, DEFAULT_REMOVAL_POLICY, DEFAULT_TIMEOUT_SECONDS, DEFAULT_WAIT_FOR_AVAILABLE,
+  DiskContainerProperties, LIBRARY_TAG_COUNT, MAX_PROVIDER_WAIT_SECONDS, VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, VM_IMPORT_IMAGE_RESOURCE_TYPE,
   VmImportImageAvailableProperties, VmImportImageProperties,
 } from './handlers/types';
 import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './private/grants';
-import { OWNER_TAG_KEY } from './private/handler-provider';
-import { PROVIDER_MAX_WAIT, VmImportProvider } from './private/import-provider';
+import { VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
 import { synthKey } from './private/synth-key';
 import { validateDuration, validateEnumValue, validateImageName, validateLicensing, validateSemanticVersion } from './private/validation';
+import { VmImportExportServiceRole } from './service-role';
 
 /** The most disks one ImportImage call accepts. */
 const MAX_DISKS = 21;
@@ -30,9 +31,9 @@ const MIN_TIMEOUT = Duration.minutes(1);
  * Imports routinely take hours (large disks, Windows); a hung one fails after this.
  * Failures fail at once, whatever the timeout.
  */
-const DEFAULT_TIMEOUT = Duration.hours(6);
-const DEFAULT_POLL_INTERVAL = Duration.seconds(15);
-const DEFAULT_MAX_POLL_INTERVAL = Duration.minutes(2);
+const DEFAULT_TIMEOUT = Duration.seconds(DEFAULT_TIMEOUT_SECONDS);
+const DEFAULT_POLL_INTERVAL = Duration.seconds(DEFAULT_POLL_INTERVAL_SECONDS);
+const DEFAULT_MAX_POLL_INTERVAL = Duration.seconds(DEFAULT_MAX_POLL_INTERVAL_SECONDS);
 const MIN_POLL_INTERVAL = Duration.seconds(5);
 const MAX_POLL_INTERVAL = Duration.minutes(30);
 /**
@@ -364,9 +365,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
    */
   public readonly encryptionKey?: kms.IKey;
 
-  private readonly resource: CustomResource;
+  private readonly resource: CfnResource;
   /** The read step after the wait condition (waitForAvailable). */
-  private readonly available?: CustomResource;
+  private readonly available?: CfnResource;
   private readonly waitForAvailable: boolean;
   private removalPolicy: RemovalPolicy;
 
@@ -463,31 +464,30 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     const handle = waitKey ? new CfnWaitConditionHandle(this, `Signal${waitKey}`) : undefined;
     const waitLogicalId = `Wait${waitKey}`;
 
+    // Settings with the handler's default are left out (types.ts): what would be the
+    // same in every import is said once, by the provider. So is the stack's ownership
+    // tag, which the handler adds from the request's StackId.
     const properties: VmImportImageProperties = {
       ...importSettings,
-      // The stack's tag lets the handler delete this image even after it left the stack.
-      Tags: Lazy.any({ produce: () => ({ ...this.tags.renderTags(), [OWNER_TAG_KEY]: Stack.of(this).stackId }) }) as any,
-      WaitForAvailable: String(this.waitForAvailable),
-      TimeoutSeconds: String(timeout.toSeconds()),
-      RemovalPolicy: Lazy.string({ produce: () => this.removalPolicy }),
+      Tags: Lazy.any({ produce: () => this.tags.renderTags() }, { omitEmptyArray: true }) as any,
+      WaitForAvailable: unlessDefault(String(this.waitForAvailable), DEFAULT_WAIT_FOR_AVAILABLE),
+      TimeoutSeconds: unlessDefault(String(timeout.toSeconds()), String(DEFAULT_TIMEOUT_SECONDS)),
+      RemovalPolicy: Lazy.string({ produce: () => unlessDefault(this.removalPolicy, DEFAULT_REMOVAL_POLICY) }),
       ...(handle ? {
         SignalUrl: handle.ref,
         WaitConditionLogicalId: Lazy.string({ produce: () => Stack.of(this).getLogicalId(this.node.findChild(waitLogicalId) as CfnWaitCondition) }),
-        PollIntervalSeconds: String(pollInterval.toSeconds()),
-        MaxPollIntervalSeconds: String(maxPollInterval.toSeconds()),
+        PollIntervalSeconds: unlessDefault(String(pollInterval.toSeconds()), String(DEFAULT_POLL_INTERVAL_SECONDS)),
+        MaxPollIntervalSeconds: unlessDefault(String(maxPollInterval.toSeconds()), String(DEFAULT_MAX_POLL_INTERVAL_SECONDS)),
       } : {}),
     };
-    this.resource = new CustomResource(this, 'Resource', {
-      serviceToken: provider.serviceToken,
-      resourceType: VM_IMPORT_IMAGE_RESOURCE_TYPE,
-      properties,
-      // Creates answer at once; deletes may wait for Image Builder, queued imports for quota.
-      serviceTimeout: PROVIDER_MAX_WAIT,
-    });
+    // No ServiceTimeout: CloudFormation's default is the hour the provider's waiter may
+    // take (creates answer at once; deletes may wait for Image Builder, queued imports for quota).
+    this.resource = customResource(this, 'Resource', VM_IMPORT_IMAGE_RESOURCE_TYPE, provider.serviceToken, properties);
     this.applyCfnRemovalPolicy();
-    // The service role must be usable (and its policy attached) before the import starts.
-    this.resource.node.addDependency(this.serviceRole);
-    this.importTaskId = this.resource.getAttString('ImportTaskId');
+    // The service role must be usable, its policies attached, before the import starts.
+    followEc2Policy(this.serviceRole);
+    this.resource.node.addDependency(policiesOf(this.serviceRole));
+    this.importTaskId = Token.asString(this.resource.getAtt('ImportTaskId'));
 
     if (handle) {
       const wait = new CfnWaitCondition(this, waitLogicalId, {
@@ -496,22 +496,18 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
         timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
       });
       // Starts counting once the import and its poller have started.
-      wait.addDependency(this.resource.node.defaultChild as CfnResource);
+      wait.addDependency(this.resource);
       const available: VmImportImageAvailableProperties = {
-        ImageArn: this.resource.getAttString('ImageArn'),
-        ImportTaskId: this.importTaskId,
+        ImageArn: Token.asString(this.resource.getAtt('ImageArn')),
+        // No ImportTaskId: the image names its task in a tag, for the rare step that needs it.
         WaitCondition: wait.ref,
-        TimeoutSeconds: String(timeout.toSeconds()),
+        // The step waits at most MAX_PROVIDER_WAIT_SECONDS, which it assumes when this is left out.
+        TimeoutSeconds: timeout.toSeconds() >= MAX_PROVIDER_WAIT_SECONDS ? undefined : String(timeout.toSeconds()),
       };
       // The read step after the wait: imageArn and imageId come from it, so whatever uses them waits too.
-      this.available = new CustomResource(this, 'Available', {
-        serviceToken: provider.serviceToken,
-        resourceType: VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE,
-        properties: available,
-        serviceTimeout: PROVIDER_MAX_WAIT,
-      });
+      this.available = customResource(this, 'Available', VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, provider.serviceToken, available);
     }
-    this.imageArn = (this.available ?? this.resource).getAttString('ImageArn');
+    this.imageArn = Token.asString((this.available ?? this.resource).getAtt('ImageArn'));
   }
 
   /**
@@ -523,7 +519,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     if (!this.waitForAvailable) {
       throw new Error(`imageId of ${this.node.path} is not available with waitForAvailable: false, because the AMI does not exist when the resource completes; set waitForAvailable: true, or use imageArn`);
     }
-    return this.available!.getAttString('ImageId');
+    return Token.asString(this.available!.getAtt('ImageId'));
   }
 
   /**
@@ -538,11 +534,12 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     // CloudFormation has no Snapshot policy for custom resources: SNAPSHOT is carried out by the handler.
     // RETAIN keeps what a deployment made but still rolls back a failed create (as aws-cdk-lib maps
     // RETAIN_ON_UPDATE_OR_DELETE): a Delete that reaches the handler with RETAIN is such a rollback.
-    const cfn = this.resource.node.defaultChild as CfnResource;
     if (this.removalPolicy === RemovalPolicy.RETAIN || this.removalPolicy === RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE) {
-      cfn.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
+      this.resource.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
     } else {
-      cfn.applyRemovalPolicy(RemovalPolicy.DESTROY);
+      // Delete, CloudFormation's own default for both policies, said by saying nothing.
+      this.resource.cfnOptions.deletionPolicy = undefined;
+      this.resource.cfnOptions.updateReplacePolicy = undefined;
     }
   }
 
@@ -601,4 +598,48 @@ function renderDisk(config: DiskImageConfig): DiskContainerProperties {
     DeviceName: config.deviceName,
     Description: config.description,
   };
+}
+
+/**
+ * The policies of a role, looked up when the template is written, so that grants
+ * made after this import count too. Not the role itself: RoleName refers to it
+ * already (a Ref in its own environment; another environment gets a stack
+ * dependency). Nor a policy that another of them follows (a service role's
+ * default policy follows its EC2 policy): waiting for the follower waits for both.
+ */
+function policiesOf(role: iam.IRole): IDependable {
+  const dependable: IDependable = {};
+  Dependable.implement(dependable, {
+    get dependencyRoots(): IConstruct[] {
+      const policies = role.node.children
+        .filter((child) => child instanceof iam.Policy || child instanceof iam.ManagedPolicy || child instanceof iam.CfnPolicy);
+      const followed = new Set(policies.flatMap((policy) => policy.node.dependencies));
+      return policies.filter((policy) => !followed.has(policy));
+    },
+  });
+  return dependable;
+}
+
+/**
+ * A service role of this library: its default policy (the disks) follows its EC2
+ * policy, which never changes after it is made, so an import waits for one policy.
+ */
+function followEc2Policy(role: iam.IRole): void {
+  if (!(role instanceof VmImportExportServiceRole)) return;
+  const ec2 = role.node.tryFindChild('Ec2Policy');
+  if (ec2) role.node.tryFindChild('DefaultPolicy')?.node.addDependency(ec2);
+}
+
+/** The value, or undefined (left out of the template) when it is the handler's default. */
+function unlessDefault(value: string, handlerDefault: string): string | undefined {
+  return value === handlerDefault ? undefined : value;
+}
+
+/**
+ * A custom resource as CloudFormation sees it: the L1 alone, at the id
+ * aws-cdk-lib's CustomResource would give its child (so the logical id is the
+ * same), without the L2 around it that a stack of many imports pays for twice each.
+ */
+function customResource(scope: Construct, id: string, type: string, serviceToken: string, properties: object): CfnResource {
+  return new CfnResource(scope, id, { type, properties: { ServiceToken: serviceToken, ...properties } });
 }

@@ -106,7 +106,8 @@ describe('ImportedAmi resource', () => {
     expect(importProps(template).ImdsSupport).toBeUndefined();
     // VM Import reads the disks and encrypts with the key.
     const serviceRole = statementsOf(template, 'VmImportServiceRole');
-    const reads = serviceRole.filter((st) => st.Action === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
+    // One statement for all the disk objects (statements of the same actions are merged).
+    const reads = serviceRole.filter((st) => st.Action === 's3:GetObject').flatMap((st) => [].concat(st.Resource)).map((r) => JSON.stringify(r));
     expect(reads).toEqual([expect.stringContaining(':s3:::appliance-disks/boot.vmdk'), expect.stringContaining(':s3:::appliance-disks/data.vhd'),
       expect.stringContaining(':s3:::appliance-disks/logs.img')]);
     expect(serviceRole).toEqual(expect.arrayContaining([

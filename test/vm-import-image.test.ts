@@ -67,14 +67,18 @@ describe('VmImportImage resource', () => {
       LicenseConfigurationArns: ['arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123'],
       Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: 'exports/web-01.vmdk' }],
       RoleName: { Ref: Match.stringLikeRegexp('^VmImportServiceRole') },
-      WaitForAvailable: 'true',
-      TimeoutSeconds: '21600',
-      RemovalPolicy: 'destroy',
-      // The wait: the poller signals this handle; the schedule is the import's own.
+      // The wait: the poller signals this handle.
       SignalUrl: { Ref: Match.stringLikeRegexp('^WebSignal') },
       WaitConditionLogicalId: Match.stringLikeRegexp('^WebWait'),
-      PollIntervalSeconds: '15',
-      MaxPollIntervalSeconds: '120',
+      // Defaults are the handler's (handlers/types.ts), so every import does not repeat them:
+      // wait for AVAILABLE, 6 hours, destroy, polls from 15 s up to 2 minutes; and the stack's
+      // ownership tag, which the handler adds from the request.
+      WaitForAvailable: Match.absent(),
+      TimeoutSeconds: Match.absent(),
+      RemovalPolicy: Match.absent(),
+      PollIntervalSeconds: Match.absent(),
+      MaxPollIntervalSeconds: Match.absent(),
+      Tags: Match.absent(),
     });
   });
 
@@ -272,7 +276,8 @@ describe('VmImportImage resource', () => {
     image(stack, 'Web', { tags: { team: 'platform' } });
     Tags.of(stack).add('cost-center', '42');
     Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', {
-      Tags: { 'team': 'platform', 'cost-center': '42', 'cdk-vm-import-export:stack-id': { Ref: 'AWS::StackId' } },
+      // The ownership tag is the handler's (from the request's StackId), not the template's.
+      Tags: { 'team': 'platform', 'cost-center': '42' },
     });
   });
 
@@ -281,11 +286,15 @@ describe('VmImportImage resource', () => {
     image(stack, 'Short', { timeout: Duration.minutes(20) });
     image(stack, 'Long', { timeout: Duration.hours(12) });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: '3600', TimeoutSeconds: '1200' });
-    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Long'), ServiceTimeout: '3600', TimeoutSeconds: '43200' });
+    // No ServiceTimeout: CloudFormation's default is the hour (3600 s) the provider may take.
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: Match.absent(), TimeoutSeconds: '1200' });
+    template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Long'), ServiceTimeout: Match.absent(), TimeoutSeconds: '43200' });
     template.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Timeout: '1500' });
     template.hasResourceProperties('AWS::CloudFormation::WaitCondition', { Timeout: '43200' });
-    template.allResourcesProperties('Custom::VmImportImageAvailable', { ServiceTimeout: '3600' });
+    template.allResourcesProperties('Custom::VmImportImageAvailable', { ServiceTimeout: Match.absent() });
+    // The read step waits at most 55 minutes itself: a shorter timeout is its limit, a longer one is left out.
+    template.hasResourceProperties('Custom::VmImportImageAvailable', { TimeoutSeconds: '1200' });
+    template.hasResourceProperties('Custom::VmImportImageAvailable', { TimeoutSeconds: Match.absent() });
   });
 });
 
@@ -294,7 +303,8 @@ describe('removal policy', () => {
     const stack = newStack();
     image(stack, 'Web');
     const template = Template.fromStack(stack);
-    template.hasResource('Custom::VmImportImage', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ RemovalPolicy: 'destroy' }) });
+    // Delete is CloudFormation's default policy, and destroy the handler's.
+    template.hasResource('Custom::VmImportImage', { DeletionPolicy: Match.absent(), UpdateReplacePolicy: Match.absent(), Properties: Match.objectLike({ RemovalPolicy: Match.absent() }) });
   });
 
   test.each([RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE])('%s keeps what deployments made, but still rolls back a failed create', (policy) => {
@@ -310,7 +320,7 @@ describe('removal policy', () => {
     const img = image(stack, 'Web');
     img.applyRemovalPolicy(RemovalPolicy.SNAPSHOT);
     Template.fromStack(stack).hasResource('Custom::VmImportImage', {
-      DeletionPolicy: 'Delete', Properties: Match.objectLike({ RemovalPolicy: 'snapshot' }),
+      DeletionPolicy: Match.absent(), Properties: Match.objectLike({ RemovalPolicy: 'snapshot' }),
     });
   });
 });
@@ -376,7 +386,7 @@ describe('provider', () => {
     const waiter = JSON.stringify(machines.find((m) => JSON.stringify(m).includes('IntervalSeconds\\":15')).Properties.DefinitionString);
     // 3600 s / 15 s = 240 polls.
     expect(waiter).toContain('\\"MaxAttempts\\":240');
-    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { PollIntervalSeconds: '45', MaxPollIntervalSeconds: '120' });
+    Template.fromStack(stack).hasResourceProperties('Custom::VmImportImage', { PollIntervalSeconds: '45', MaxPollIntervalSeconds: Match.absent() });
   });
 
   test('the poller waits the seconds each poll asks for, polls with the isComplete function, and fails the wait when polling fails for good', () => {
@@ -407,6 +417,31 @@ describe('provider', () => {
 });
 
 describe('IAM', () => {
+  test('the import waits for its service role\'s policies: the disk policy, which follows the EC2 policy; RoleName already refers to the role', () => {
+    const stack = newStack();
+    image(stack, 'Web');
+    image(stack, 'Db', { disks: [DiskImage.fromSnapshot('snap-0123456789abcdef0')] });
+    const template = Template.fromStack(stack).toJSON();
+    const idOf = (prefix: string, type: string) => Object.keys(template.Resources)
+      .find((id) => id.startsWith(prefix) && template.Resources[id].Type === type)!;
+    const defaultPolicy = idOf('VmImportServiceRoleDefaultPolicy', 'AWS::IAM::Policy');
+    const ec2Policy = idOf('VmImportServiceRoleEc2Policy', 'AWS::IAM::Policy');
+    expect(template.Resources[defaultPolicy].DependsOn).toEqual([ec2Policy]);
+    for (const importId of Object.keys(template.Resources).filter((id) => template.Resources[id].Type === 'Custom::VmImportImage')) {
+      expect(template.Resources[importId].DependsOn).toEqual([defaultPolicy]);
+      expect(template.Resources[importId].Properties.RoleName).toEqual({ Ref: idOf('VmImportServiceRole', 'AWS::IAM::Role') });
+    }
+  });
+
+  test('an import with a role of its own waits for that role\'s policies', () => {
+    const stack = newStack();
+    const role = new iam.Role(stack, 'MyRole', { assumedBy: new iam.ServicePrincipal('vmie.amazonaws.com') });
+    image(stack, 'Web', { serviceRole: role });
+    const template = Template.fromStack(stack).toJSON();
+    const importId = Object.keys(template.Resources).find((id) => template.Resources[id].Type === 'Custom::VmImportImage')!;
+    expect(template.Resources[importId].DependsOn).toEqual([expect.stringMatching(/^MyRoleDefaultPolicy/)]);
+  });
+
   test('the service role trusts only VM Import/Export with the vmimport external id', () => {
     const stack = newStack();
     image(stack, 'Web');

@@ -27,6 +27,32 @@ export const IMPORT_TASK_TAG_KEY = 'cdk-vm-import-export:import-task-id';
 /** How many of an image's 50 tags the library uses (owner, logical id, hash, task id). */
 export const LIBRARY_TAG_COUNT = 4;
 
+/**
+ * Environment variable of the import handler functions: the ARN of the stack's
+ * poller state machine (set by the provider, read by the handlers).
+ */
+export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
+
+/**
+ * What the import handler assumes for a property the template leaves out. The
+ * construct leaves out a property that has this value, so that a stack of many
+ * imports does not repeat in every resource what every resource would say alike.
+ */
+export const DEFAULT_POLL_INTERVAL_SECONDS = 15;
+/** TimeoutSeconds when absent: the construct's default timeout, 6 hours. */
+export const DEFAULT_TIMEOUT_SECONDS = 21600;
+export const DEFAULT_MAX_POLL_INTERVAL_SECONDS = 120;
+/** WaitForAvailable when absent. */
+export const DEFAULT_WAIT_FOR_AVAILABLE = 'true';
+/** RemovalPolicy when absent. */
+export const DEFAULT_REMOVAL_POLICY = 'destroy';
+/**
+ * The longest any one custom resource request waits in isComplete (the
+ * Provider's hour, less a margin): a read step's TimeoutSeconds above it means
+ * this, so the construct leaves it out.
+ */
+export const MAX_PROVIDER_WAIT_SECONDS = 3300;
+
 /** Resource type of the import custom resource. */
 export const VM_IMPORT_IMAGE_RESOURCE_TYPE = 'Custom::VmImportImage';
 /**
@@ -106,10 +132,17 @@ export interface VmImportImageProperties {
 export interface VmImportImageAvailableProperties {
   /** The import's image (GetAtt of the import resource). */
   readonly ImageArn: string;
-  readonly ImportTaskId: string;
+  /**
+   * The import task. Templates of older versions name it; newer ones leave it out,
+   * and the handler reads it from the image's IMPORT_TASK_TAG_KEY tag when it needs it.
+   */
+  readonly ImportTaskId?: string;
   /** Ref of the wait condition: only makes this resource follow it. */
   readonly WaitCondition?: string;
-  /** Seconds this step may itself wait (an import replaced without a new wait condition). */
+  /**
+   * Seconds this step may itself wait (an import replaced without a new wait
+   * condition); at most, and when absent, MAX_PROVIDER_WAIT_SECONDS.
+   */
   readonly TimeoutSeconds?: string;
 }
 

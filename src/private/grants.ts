@@ -3,16 +3,35 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { acknowledgeWildcardResource } from './nag';
 
+/** role -> (actions and conditions -> the one statement that grants them). */
+const mergedStatements = new WeakMap<iam.IRole, Map<string, iam.PolicyStatement>>();
+
+/**
+ * Allows `actions` on `resources`, in the one statement of this role that allows
+ * exactly these actions under exactly these conditions: a stack of many images
+ * adds resources to a statement instead of adding statements. The policy is as
+ * narrow as one statement per grant, and the template grows by the ARNs alone.
+ */
+export function grantMerged(role: iam.IRole, actions: string[], resources: string[], conditions?: Record<string, unknown>): void {
+  let byGrant = mergedStatements.get(role);
+  if (!byGrant) mergedStatements.set(role, byGrant = new Map());
+  const key = JSON.stringify([actions, conditions ?? null]);
+  const statement = byGrant.get(key);
+  if (statement) {
+    // Resolved ARNs are compared as the template would show them (tokens by their expression).
+    const have = new Set(statement.resources);
+    statement.addResources(...resources.filter((r) => !have.has(r)));
+    return;
+  }
+  const created = new iam.PolicyStatement({ actions, resources, conditions });
+  byGrant.set(key, created);
+  role.addToPrincipalPolicy(created);
+}
+
 /** Grants read access to exactly one disk object. Works on any IRole. */
 export function grantReadDisk(role: iam.IRole, bucket: s3.IBucket, key: string): void {
-  role.addToPrincipalPolicy(new iam.PolicyStatement({
-    actions: ['s3:GetObject'],
-    resources: [bucket.arnForObjects(key)],
-  }));
-  role.addToPrincipalPolicy(new iam.PolicyStatement({
-    actions: ['s3:GetBucketLocation', 's3:ListBucket'],
-    resources: [bucket.bucketArn],
-  }));
+  grantMerged(role, ['s3:GetObject'], [bucket.arnForObjects(key)]);
+  grantMerged(role, ['s3:GetBucketLocation', 's3:ListBucket'], [bucket.bucketArn]);
   bucket.encryptionKey?.grantDecrypt(role);
 }
 

@@ -6,9 +6,9 @@ import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
-import { EXPORT_POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/image-export/clients';
 import { IsCompleteFunction as ExportIsCompleteFunction } from '../handlers/image-export/is-complete-function';
 import { OnEventFunction as ExportOnEventFunction } from '../handlers/image-export/on-event-function';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/types';
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const EXPORT_PROVIDER_MAX_WAIT = Duration.hours(1);
@@ -53,7 +53,7 @@ export class VmImageExportProvider extends Construct {
       // A poll is a call or two; a clean-up retries throttled calls (1+2+4+8 s each) and must still answer.
       timeout: Duration.minutes(3),
       memorySize: 256,
-      environment: { [EXPORT_POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
+      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
     });
     this.poller = pollerStateMachine(this, isCompleteFunction, pollerName(this),
       'cdk-vm-import-export: polls long image exports and signals their CloudFormation wait conditions');
@@ -64,7 +64,7 @@ export class VmImageExportProvider extends Construct {
       // Leaves room for the bounded retry while a new execution role propagates, and for tag searches.
       timeout: Duration.minutes(5),
       memorySize: 256,
-      environment: { [EXPORT_POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
+      environment: { [POLLER_STATE_MACHINE_ARN_ENV]: pollerArn },
     });
     this.serviceToken = createProvider(this, 'Provider', {
       onEventHandler: onEventFunction,

@@ -2,12 +2,16 @@ import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { grantMerged } from './grants';
 import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
-import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/import-image/clients';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/types';
+
+/** The statement that allows ImportImage: on tasks and AMIs, and on the source snapshots the images name. */
+const IMPORT_IMAGE_ACTIONS = ['ec2:ImportImage'];
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const PROVIDER_MAX_WAIT = Duration.hours(1);
@@ -94,12 +98,9 @@ export class VmImportProvider extends Construct {
     // No resource-level permissions exist for this read.
     grant(bothRoles, new iam.PolicyStatement({ actions: ['ec2:DescribeImportImageTasks'], resources: ['*'] }));
     // Imports start in onEvent, or in isComplete once a full import quota has room.
-    grant(bothRoles, new iam.PolicyStatement({
-      // ImportImage authorizes the task and the AMI it registers; source snapshots
-      // (a third resource type) are granted per image, by id (grantForImage).
-      actions: ['ec2:ImportImage'],
-      resources: [importTasks, amis],
-    }));
+    // ImportImage authorizes the task and the AMI it registers; source snapshots
+    // (a third resource type) are added to this statement per image, by id (grantForImage).
+    bothRoles.forEach((role) => grantMerged(role, IMPORT_IMAGE_ACTIONS, [importTasks, amis]));
     grant(bothRoles, new iam.PolicyStatement({
       // Tags on the import task are applied by ImportImage itself.
       actions: ['ec2:CreateTags'],
@@ -168,24 +169,21 @@ export class VmImportProvider extends Construct {
    * stack with the same name and version.
    */
   public grantForImage(imageArnPattern: string, serviceRole: iam.IRole, sourceSnapshotIds: string[] = []): void {
-    const roles = [this.onEventRole, this.isCompleteRole];
     const stack = Stack.of(this);
-    for (const role of roles) {
+    for (const role of [this.onEventRole, this.isCompleteRole]) {
+      // Each grant joins the one statement of its actions (grantMerged): a stack of
+      // many images adds ARNs, not statements.
       if (sourceSnapshotIds.length > 0) {
         // ImportImage authorizes each DiskContainer SnapshotId (resource type snapshot,
         // Service Authorization Reference): only the snapshots this stack imports.
-        role.addToPrincipalPolicy(new iam.PolicyStatement({
-          actions: ['ec2:ImportImage'],
-          resources: sourceSnapshotIds.map((id) => stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: id })),
-        }));
+        grantMerged(role, IMPORT_IMAGE_ACTIONS,
+          sourceSnapshotIds.map((id) => stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: id })));
       }
-      role.addToPrincipalPolicy(new iam.PolicyStatement({
-        // ImportVmImage with tags also authorizes TagResource. Only onEvent changes tags
-        // afterwards (in-place updates), so only it may remove them.
-        actions: ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', ...(role === this.onEventRole ? ['imagebuilder:UntagResource'] : [])],
-        resources: [imageArnPattern],
-      }));
-      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [serviceRole.roleArn] }));
+      // ImportVmImage with tags also authorizes TagResource. Only onEvent changes tags
+      // afterwards (in-place updates), so only it may remove them.
+      grantMerged(role, ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', ...(role === this.onEventRole ? ['imagebuilder:UntagResource'] : [])],
+        [imageArnPattern]);
+      grantMerged(role, ['iam:PassRole'], [serviceRole.roleArn]);
       acknowledgeWildcardResource(role, imageArnPattern,
         'Image Builder assigns the version and build number of the image (a name given as a token is matched with * as well)');
     }

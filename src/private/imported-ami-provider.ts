@@ -5,10 +5,10 @@ import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
-import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/imported-ami/clients';
 import { IsCompleteFunction } from '../handlers/imported-ami/is-complete-function';
 import { OnEventFunction } from '../handlers/imported-ami/on-event-function';
 import { POLL_FUNCTION_TIMEOUT_SECONDS } from '../handlers/imported-ami/types';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/types';
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const IMPORTED_AMI_PROVIDER_MAX_WAIT = Duration.hours(1);

@@ -252,10 +252,11 @@ describe('the long-wait lifecycle\'s calls', () => {
       expect([describeCheck(check), await simulateAs(role, check.step.deployment, check.request)])
         .toEqual([describeCheck(check), { allowed: true, result: 'Allowed' }]);
     }
-    const granting = [...new Map(statementsOf(role).filter((s) => asList(s.Action).includes(action)).map((s) => [keyOf(s), s])).keys()];
+    // One family per granting line of src/ (several constructs' grants merge into one statement).
+    const granting = [...new Set(statementsOf(role).filter((s) => asList(s.Action).includes(action)).map(familyOf))];
     expect(granting.length).toBeGreaterThan(0);
     for (const key of granting) {
-      const drop = (policies: NamedPolicy[]) => mapStatements(policies, (t) => (keyOf(t) === key ? undefined : t));
+      const drop = (policies: NamedPolicy[]) => mapStatements(policies, (t) => (familyOf(t) === key ? undefined : t));
       const denied: string[] = [];
       for (const check of checks) {
         const outcome = await simulateAs(role, check.step.deployment, check.request, drop(policiesOf(check.step.deployment, role)));
@@ -450,7 +451,6 @@ function statementsOf(role: HandlerRole): Statement[] {
 
 /** Statements written by the same line of src/ share their actions and condition; only resources differ. */
 const familyOf = (s: Statement) => JSON.stringify([s.Effect, [...asList(s.Action)].sort(), s.Condition ?? null]);
-const keyOf = (s: Statement) => JSON.stringify([familyOf(s), [...asList(s.Resource)].sort()]);
 
 function mapStatements(policies: NamedPolicy[], f: (s: Statement) => Statement | undefined): NamedPolicy[] {
   return policies.map((p) => ({
@@ -473,32 +473,29 @@ function withoutAction(role: HandlerRole, action: string, family?: string): Muta
 
 /**
  * Every way of removing one permission: an action from every statement of its
- * family (a line of src/), one statement (one construct's grant), one resource
- * of a statement that has several.
+ * family (a line of src/), and one resource from every statement of its family,
+ * in every deployment: one construct's grant (grants of several constructs with
+ * the same actions are one statement, src/private/grants.ts grantMerged), or a
+ * whole statement when its family names one resource.
  */
 function mutationsOf(role: HandlerRole): Mutation[] {
   const statements = statementsOf(role);
   const mutations: Mutation[] = [];
-  const families = new Map(statements.map((s) => [familyOf(s), s]));
-  for (const [family, s] of families) {
-    for (const action of asList(s.Action)) mutations.push(withoutAction(role, action, family));
-  }
-  const unique = new Map(statements.map((s) => [keyOf(s), s]));
-  for (const [key, s] of unique) {
-    const actions = new Set(asList(s.Action));
-    mutations.push({
-      label: `${role}: statement ${key}`,
-      affects: (a) => actions.has(a),
-      apply: (policies) => mapStatements(policies, (t) => (keyOf(t) === key ? undefined : t)),
-    });
-    const resources = asList(s.Resource);
-    if (resources.length < 2) continue;
+  const families = new Map<string, Statement[]>();
+  for (const s of statements) families.set(familyOf(s), [...(families.get(familyOf(s)) ?? []), s]);
+  for (const [family, members] of families) {
+    for (const action of asList(members[0].Action)) mutations.push(withoutAction(role, action, family));
+    const actions = new Set(asList(members[0].Action));
+    const resources = new Set(members.flatMap((s) => asList(s.Resource)));
     for (const resource of resources) {
       mutations.push({
-        label: `${role}: resource ${resource} of ${key}`,
+        label: `${role}: resource ${resource} of ${family}`,
         affects: (a) => actions.has(a),
-        apply: (policies) => mapStatements(policies,
-          (t) => (keyOf(t) === key ? { ...t, Resource: asList(t.Resource).filter((r) => r !== resource) } : t)),
+        apply: (policies) => mapStatements(policies, (t) => {
+          if (familyOf(t) !== family) return t;
+          const rest = asList(t.Resource).filter((r) => r !== resource);
+          return rest.length === 0 ? undefined : { ...t, Resource: rest };
+        }),
       });
     }
   }

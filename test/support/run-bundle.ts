@@ -57,22 +57,45 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** `<asset file>#<entry>`: the function of a shared asset that runs one entry (HANDLER_ENTRY). */
+const ENTRY_SEPARATOR = '#';
+
 /**
- * The bundle of `src/handlers/<dir>/<name>.lambda.ts`, as `npx projen bundle` writes it.
- * Throws with the fix when it has not been built.
+ * The function that runs `src/handlers/<dir>/<name>.lambda.ts`, as `npx projen bundle`
+ * builds it: the provider's one asset (`assets/handlers/<dir>/handler/index.js`) with
+ * HANDLER_ENTRY=<name>, written `<file>#<name>` for runBundle. Throws with the fix
+ * when it has not been built.
  */
 export function bundleFile(dir: string, name: string): string {
-  const file = path.join(REPO_ROOT, 'assets', 'handlers', dir, `${name}.lambda`, 'index.js');
+  const file = assetFile(dir);
+  if (!fs.existsSync(path.join(REPO_ROOT, 'src', 'handlers', dir, `${name}.lambda.ts`))) {
+    throw new Error(`src/handlers/${dir} has no entry ${name}.lambda.ts`);
+  }
+  return `${file}${ENTRY_SEPARATOR}${name}`;
+}
+
+/**
+ * The one asset of the provider whose handlers are `src/handlers/<dir>/*.lambda.ts`,
+ * as `npx projen bundle` builds it. Throws with the fix when it is missing or older
+ * than the handler sources (it would test code that no longer exists).
+ */
+export function assetFile(dir: string): string {
+  const file = path.join(REPO_ROOT, 'assets', 'handlers', dir, 'handler', 'index.js');
   if (!fs.existsSync(file)) {
     throw new Error(`${path.relative(REPO_ROOT, file)} does not exist: run \`npx projen bundle\` before these tests`);
   }
-  // A bundle older than the handler sources would test code that no longer exists.
   const built = fs.statSync(file).mtimeMs;
   const newer = sourceFiles(path.join(REPO_ROOT, 'src', 'handlers')).filter((src) => fs.statSync(src).mtimeMs > built);
   if (newer.length > 0) {
     throw new Error(`${path.relative(REPO_ROOT, file)} is older than ${path.relative(REPO_ROOT, newer[0])}: run \`npx projen bundle\` before these tests`);
   }
   return file;
+}
+
+/** The asset file, and the environment that picks the entry (none for a plain file). */
+function splitEntry(file: string): { file: string; env: Record<string, string> } {
+  const at = file.lastIndexOf(ENTRY_SEPARATOR);
+  return at < 0 ? { file, env: {} } : { file: file.slice(0, at), env: { HANDLER_ENTRY: file.slice(at + 1) } };
 }
 
 /**
@@ -125,7 +148,8 @@ process.stdin.on('end', () => {
  * (the Lambda asset) is copied into a fresh temp directory, whose parents hold no
  * node_modules, and loaded from there. Resolves with what Lambda would report.
  */
-export async function runBundle(file: string, event: unknown, options: RunBundleOptions = {}): Promise<BundleResult> {
+export async function runBundle(fileAndEntry: string, event: unknown, options: RunBundleOptions = {}): Promise<BundleResult> {
+  const { file, env: entryEnv } = splitEntry(fileAndEntry);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lambda-task-'));
   try {
     const assetDir = path.dirname(file);
@@ -167,6 +191,8 @@ export async function runBundle(file: string, event: unknown, options: RunBundle
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_MAX_ATTEMPTS: String(options.maxAttempts ?? 1),
       BUNDLE_TEST_INVOCATION_ID: randomUUID(),
+      // What the function's generated construct sets: the entry of the shared asset it runs.
+      ...entryEnv,
       ...options.env,
     };
     const started = Date.now();

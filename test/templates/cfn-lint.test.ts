@@ -11,9 +11,9 @@ import { addRepresentativeStacks } from '../support/stacks';
  * W3005 ("DependsOn already enforced by a Ref or GetAtt"), each on a DependsOn an IAM role:
  * - aws-cdk-lib's lambda.Function depends on its role and its role's policy, and GetAtts the role;
  * - aws-cdk-lib's Provider waiter state machine does the same with its role;
- * - Custom::VmImportImage and Custom::VmDiskDistribution depend on the whole service or export
- *   role construct (node.addDependency), so that its policies are attached before the handler
- *   names the role; the role itself, already Ref'd by RoleName, is part of that construct.
+ * - Custom::VmDiskDistribution depends on the whole export role construct (node.addDependency),
+ *   so that its policies are attached before the handler names the role; the role itself, already
+ *   Ref'd, is part of that construct. (Custom::VmImportImage depends on its service role's policies only.)
  */
 
 interface Finding {

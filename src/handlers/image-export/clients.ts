@@ -4,9 +4,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ExportDeps } from './common';
 import { sendSignal } from '../import-image/signal';
 import { sleep } from '../shared/util';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../types';
 
 /** Environment variable with the ARN of the stack's export poller state machine. */
-export const EXPORT_POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
 
 let cached: ExportDeps | undefined;
 
@@ -17,7 +17,7 @@ export function clients(): ExportDeps {
     sfn: new SFNClient({}),
     cloudformation: new CloudFormationClient({}),
     signal: sendSignal,
-    pollerStateMachineArn: process.env[EXPORT_POLLER_STATE_MACHINE_ARN_ENV],
+    pollerStateMachineArn: process.env[POLLER_STATE_MACHINE_ARN_ENV],
     sleep,
     now: Date.now,
   };

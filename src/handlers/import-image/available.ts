@@ -2,8 +2,8 @@ import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { awsFailure, errorMessage, errorName, isTransient, parseInteger, truncate } from '../shared/util';
-import { VmImportImageAvailableAttributes, VmImportImageAvailableProperties } from '../types';
-import { describeImportTask, ImportImageDeps, importState, MAX_PROVIDER_WAIT_SECONDS, progressLine } from './common';
+import { IMPORT_TASK_TAG_KEY, VmImportImageAvailableAttributes, VmImportImageAvailableProperties } from '../types';
+import { describeImportTask, ImportImageDeps, importState, MAX_PROVIDER_WAIT_SECONDS, progressLine, reportedAmi, USABLE_IMAGE_STATES } from './common';
 
 /**
  * Custom::VmImportImageAvailable: the read step after an import's wait
@@ -40,17 +40,27 @@ export function onAvailableEvent(event: AvailableEvent, deps: ImportImageDeps): 
 export async function availableComplete(event: AvailableEvent, deps: ImportImageDeps): Promise<AvailableIsCompleteResponse> {
   if (event.RequestType === 'Delete') return { IsComplete: true };
   const props = event.ResourceProperties;
-  const ids = { imageArn: props.ImageArn, importTaskId: props.ImportTaskId };
   let task: ImportImageTask | undefined;
   let image: Image | undefined;
+  let importTaskId = props.ImportTaskId;
   try {
-    task = props.ImportTaskId ? await describeImportTask(deps.ec2, props.ImportTaskId) : undefined;
-    image = (await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: props.ImageArn }))).image;
+    if (importTaskId) {
+      task = await describeImportTask(deps.ec2, importTaskId);
+      image = await getImage(props.ImageArn, deps);
+    } else {
+      // Templates leave the task out: the image names it in its tag, and once the wait
+      // condition was signalled the image is AVAILABLE and the task is not needed at all.
+      image = await getImage(props.ImageArn, deps);
+      importTaskId = image?.tags?.[IMPORT_TASK_TAG_KEY];
+      const ready = USABLE_IMAGE_STATES.has(image?.state?.status ?? '') && reportedAmi(image, props.ImageArn) !== undefined;
+      if (importTaskId && !ready) task = await describeImportTask(deps.ec2, importTaskId);
+    }
   } catch (err) {
     if (!isTransient(err)) throw awsFailure('reading the imported image', err, props.ImageArn);
     console.log(`transient error while reading ${props.ImageArn} (${errorName(err)}: ${truncate(errorMessage(err), 200)})`);
     return { IsComplete: false };
   }
+  const ids = { imageArn: props.ImageArn, importTaskId: importTaskId ?? '' };
   const state = importState(ids, task, image);
   if (state.kind === 'available') return { IsComplete: true, Data: { ImageArn: image?.arn ?? props.ImageArn, ImageId: state.imageId } };
   if (state.kind === 'failed') throw new Error(state.message);
@@ -65,4 +75,8 @@ export async function availableComplete(event: AvailableEvent, deps: ImportImage
   }
   console.log(progressLine(ids, task, image, { step: 'available' }));
   return { IsComplete: false };
+}
+
+async function getImage(imageArn: string, deps: ImportImageDeps): Promise<Image | undefined> {
+  return (await deps.imagebuilder.send(new GetImageCommand({ imageBuildVersionArn: imageArn }))).image;
 }

@@ -5,19 +5,28 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ImportImageDeps } from './common';
 import { sendSignal } from './signal';
 import { sleep } from '../shared/util';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../types';
 
-/** Environment variable with the ARN of the stack's poller state machine (set on the onEvent function). */
-export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
+export { POLLER_STATE_MACHINE_ARN_ENV } from '../types';
 
 let cached: ImportImageDeps | undefined;
 
-/** Module-scope clients, made on first use and reused across warm invocations. */
+/**
+ * Module-scope clients, reused across warm invocations. Each is made on first
+ * use: a read step needs Image Builder only, a create rarely CloudFormation, and
+ * a client resolves its whole configuration when it is made.
+ */
 export function clients(): ImportImageDeps {
-  cached ??= {
-    ec2: new EC2Client({}),
-    imagebuilder: new ImagebuilderClient({}),
-    sfn: new SFNClient({}),
-    cloudformation: new CloudFormationClient({}),
+  if (cached) return cached;
+  let ec2: EC2Client | undefined;
+  let imagebuilder: ImagebuilderClient | undefined;
+  let sfn: SFNClient | undefined;
+  let cloudformation: CloudFormationClient | undefined;
+  cached = {
+    get ec2() { return (ec2 ??= new EC2Client({})); },
+    get imagebuilder() { return (imagebuilder ??= new ImagebuilderClient({})); },
+    get sfn() { return (sfn ??= new SFNClient({})); },
+    get cloudformation() { return (cloudformation ??= new CloudFormationClient({})); },
     signal: sendSignal,
     pollerStateMachineArn: process.env[POLLER_STATE_MACHINE_ARN_ENV],
     sleep,

@@ -5,7 +5,7 @@ import type { Image, ImagebuilderClient } from '@aws-sdk/client-imagebuilder';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { errorName, parseInteger, Sleep, truncate } from '../shared/util';
-import { PHYSICAL_ID_SEPARATOR, VmImportImageAttributes, VmImportImageProperties } from '../types';
+import { DEFAULT_TIMEOUT_SECONDS, PHYSICAL_ID_SEPARATOR, VmImportImageAttributes, VmImportImageProperties } from '../types';
 
 /** What the lifecycle steps need from the outside; injected so tests control time and AWS. */
 export interface ImportImageDeps {
@@ -97,10 +97,7 @@ export type IsCompleteResponse =
   /** PhysicalResourceId: set when the import started only in isComplete (a queued import). */
   | { readonly IsComplete: true; readonly Data?: VmImportImageAttributes; readonly PhysicalResourceId?: string };
 
-/** 55 minutes: leaves the Provider's one-hour ceiling room to report our own error. */
-export const DEFAULT_TIMEOUT_SECONDS = 3300;
-/** The longest any one custom resource request may wait in isComplete (the Provider's hour, less a margin). */
-export const MAX_PROVIDER_WAIT_SECONDS = 3300;
+export { MAX_PROVIDER_WAIT_SECONDS } from '../types';
 
 /** Statuses of an Image Builder image that is still being made. */
 export const IN_PROGRESS_IMAGE_STATES = new Set(['PENDING', 'CREATING', 'BUILDING', 'TESTING', 'DISTRIBUTING', 'INTEGRATING']);
@@ -214,6 +211,7 @@ export function deadline(props: Partial<VmImportImageProperties>, now: number): 
   return now + timeoutSeconds(props) * 1000;
 }
 
+/** The import's timeout; waits of a custom resource itself are capped at MAX_PROVIDER_WAIT_SECONDS where they use it. */
 export function timeoutSeconds(props: Partial<VmImportImageProperties>): number {
   return parseInteger(props.TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS);
 }

@@ -10,7 +10,8 @@ export interface IsCompleteFunctionProps extends lambda.FunctionOptions {
 }
 
 /**
- * An AWS Lambda function which executes src/handlers/import-image/is-complete.
+ * An AWS Lambda function which executes src/handlers/import-image/is-complete, from the asset
+ * every function of src/handlers/import-image shares (HANDLER_ENTRY picks the entry).
  */
 export class IsCompleteFunction extends lambda.Function {
   constructor(scope: Construct, id: string, props?: IsCompleteFunctionProps) {
@@ -19,8 +20,9 @@ export class IsCompleteFunction extends lambda.Function {
       ...props,
       runtime: new lambda.Runtime('nodejs24.x', lambda.RuntimeFamily.NODEJS),
       handler: 'index.handler',
-      code: lambda.Code.fromAsset(path.join(__dirname, '../../../assets/handlers/import-image/is-complete.lambda')),
+      code: lambda.Code.fromAsset(path.join(__dirname, '../../../assets/handlers/import-image/handler')),
     });
     this.addEnvironment('AWS_NODEJS_CONNECTION_REUSE_ENABLED', '1', { removeInEdge: true });
+    this.addEnvironment('HANDLER_ENTRY', 'is-complete');
   }
 }

@@ -1,8 +1,8 @@
 import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import {
-  attributes, describeImportTask, ImportIds, ImportImageDeps, importState, IsCompleteEvent, IsCompleteResponse, parsePhysicalId,
-  progressLine, timeoutSeconds,
+  attributes, describeImportTask, ImportIds, ImportImageDeps, importState, IsCompleteEvent, IsCompleteResponse, MAX_PROVIDER_WAIT_SECONDS,
+  parsePhysicalId, progressLine, timeoutSeconds,
 } from './common';
 import { awsFailure, errorMessage, errorName, isTransient, parseBoolean, truncate } from '../shared/util';
 
@@ -54,7 +54,7 @@ function throwIfPastDeadline(
     : 'task status unknown';
   const imageState = `image ${image?.state?.status ?? 'status unknown'}`;
   throw new Error(truncate(
-    `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${timeoutSeconds(event.ResourceProperties)} seconds ` +
+    `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${Math.min(timeoutSeconds(event.ResourceProperties), MAX_PROVIDER_WAIT_SECONDS)} seconds ` +
     `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback. ` +
     'If the disk needs longer, raise `timeout` (up to 12 hours: the deployment then waits through a wait condition).',
   ));

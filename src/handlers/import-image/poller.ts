@@ -13,7 +13,7 @@ import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
 import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
-import { VmImportImageProperties } from '../types';
+import { DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, VmImportImageProperties } from '../types';
 import { deadline, describeImportTask, ImportIds, ImportImageDeps, importState, progressLine } from './common';
 import { signalWaitCondition } from './signal';
 import { waitConditionAwaited } from './stack';
@@ -46,8 +46,7 @@ export interface PollerState {
   readonly Error?: { readonly Error?: string; readonly Cause?: string };
 }
 
-export const DEFAULT_POLL_INTERVAL_SECONDS = 15;
-export const DEFAULT_MAX_POLL_INTERVAL_SECONDS = 120;
+export { DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS } from '../types';
 /** The interval is this share of the elapsed time: detection is never later than 10% of the wait. */
 const INTERVAL_SHARE_OF_ELAPSED = 0.1;
 /** Every this many polls the poller asks CloudFormation whether anything still waits for it. */

@@ -1,7 +1,7 @@
 import { TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-imagebuilder';
 import type { CloudFormationCustomResourceUpdateEvent } from 'aws-lambda';
 import { awsFailure, diffTags, parseBoolean, retryTransient, truncate } from '../shared/util';
-import { VmImportImageProperties } from '../types';
+import { OWNER_TAG_KEY, VmImportImageProperties } from '../types';
 import {
   attributes, canonicalImportProperties, FAILED_IMAGE_STATES, formatPhysicalId, ImportIds, ImportImageDeps, IN_PROGRESS_IMAGE_STATES,
   MAX_PROVIDER_WAIT_SECONDS, OnEventResponse, parsePhysicalId, propertiesHash, reportedAmi, timeoutSeconds, USABLE_IMAGE_STATES,
@@ -57,8 +57,11 @@ async function updateInPlace(event: UpdateEvent, ids: ImportIds, deps: ImportIma
       'Change imageVersion to import the VM again, or remove the resource from the stack',
     ));
   }
-  // The adopted import keeps its own tags: the old properties are not its.
-  if (!adopted) await updateTags(ids.imageArn, tagMap(old.Tags), tagMap(props.Tags), deps);
+  // The adopted import keeps its own tags: the old properties are not its. The
+  // ownership tag is the handler's, whether or not a template names it (older ones
+  // did): it is never removed.
+  const owner = { [OWNER_TAG_KEY]: event.StackId };
+  if (!adopted) await updateTags(ids.imageArn, { ...tagMap(old.Tags), ...owner }, { ...tagMap(props.Tags), ...owner }, deps);
   const leftovers = await failedReplacements(event, ids, deps);
   const status = image.state?.status ?? '';
   const usable = USABLE_IMAGE_STATES.has(status);

@@ -4,9 +4,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ImportedAmiDeps } from './common';
 import { sendSignal } from '../import-image/signal';
 import { sleep } from '../shared/util';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../types';
 
 /** Environment variable with the ARN of the stack's ImportedAmi poller state machine. */
-export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
 
 let cached: ImportedAmiDeps | undefined;
 

@@ -10,7 +10,8 @@ export interface OnEventFunctionProps extends lambda.FunctionOptions {
 }
 
 /**
- * An AWS Lambda function which executes src/handlers/imported-ami/on-event.
+ * An AWS Lambda function which executes src/handlers/imported-ami/on-event, from the asset
+ * every function of src/handlers/imported-ami shares (HANDLER_ENTRY picks the entry).
  */
 export class OnEventFunction extends lambda.Function {
   constructor(scope: Construct, id: string, props?: OnEventFunctionProps) {
@@ -19,8 +20,9 @@ export class OnEventFunction extends lambda.Function {
       ...props,
       runtime: new lambda.Runtime('nodejs24.x', lambda.RuntimeFamily.NODEJS),
       handler: 'index.handler',
-      code: lambda.Code.fromAsset(path.join(__dirname, '../../../assets/handlers/imported-ami/on-event.lambda')),
+      code: lambda.Code.fromAsset(path.join(__dirname, '../../../assets/handlers/imported-ami/handler')),
     });
     this.addEnvironment('AWS_NODEJS_CONNECTION_REUSE_ENABLED', '1', { removeInEdge: true });
+    this.addEnvironment('HANDLER_ENTRY', 'on-event');
   }
 }

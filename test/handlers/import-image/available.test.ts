@@ -86,6 +86,27 @@ describe('the read step after the wait condition (Custom::VmImportImageAvailable
     expect(error.message).toContain('Change imageVersion');
   });
 
+  test('without ImportTaskId (newer templates) reads only the image when it is AVAILABLE', async () => {
+    const result = await isComplete({ ...availableEvent('Create', { ImportTaskId: undefined }), StartedAt: NOW }, testDeps());
+
+    expect(result).toEqual({ IsComplete: true, Data: { ImageArn: IMAGE_ARN, ImageId: AMI } });
+    expect(ec2).not.toHaveReceivedCommand(DescribeImportImageTasksCommand);
+  });
+
+  test('without ImportTaskId, fails with the message of the task the image names in its tag', async () => {
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status: 'BUILDING' }, tags: { 'cdk-vm-import-export:import-task-id': TASK_ID } },
+    });
+    ec2.on(DescribeImportImageTasksCommand).resolves({
+      ImportImageTasks: [{ ImportTaskId: TASK_ID, Status: 'deleted', StatusMessage: 'ClientError: Unknown OS / Missing OS files.' }],
+    });
+
+    const error = await failureOf(isComplete({ ...availableEvent('Create', { ImportTaskId: undefined }), StartedAt: NOW }, testDeps()));
+
+    expect(error.message).toContain('ClientError: Unknown OS / Missing OS files.');
+    expect(ec2).toHaveReceivedCommandWith(DescribeImportImageTasksCommand, { ImportTaskIds: [TASK_ID] });
+  });
+
   test('deletes nothing: the import resource owns the image', async () => {
     await expect(onEvent(availableEvent('Delete'), testDeps())).resolves.toEqual({ PhysicalResourceId: IMAGE_ARN });
     await expect(isComplete(availableEvent('Delete'), testDeps())).resolves.toEqual({ IsComplete: true });

@@ -9,7 +9,7 @@ import {
 } from './fixtures';
 import { isComplete } from '../../../src/handlers/import-image/is-complete';
 import {
-  DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, nextPollSeconds, PollerInput, PollerState, pollerStep,
+  DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, nextPollSeconds, PollerInput, pollerInput, PollerState, pollerStep,
 } from '../../../src/handlers/import-image/poller';
 import { expectValidRequests } from '../../support/api-model';
 
@@ -416,5 +416,14 @@ describe('nextPollSeconds', () => {
     expect(current.Polls).toBeLessThan(60);
     expect(clock - doneAt).toBeLessThanOrEqual(120_000);
     expect(cloudformation).toHaveReceivedCommandTimes(DescribeStackResourceCommand, Math.floor((current.Polls - 1) / 4));
+  });
+});
+
+describe('pollerInput (what onEvent hands the poller)', () => {
+  test('takes the handler\'s defaults for what a template leaves out: 6 hours, polls from 15 s up to 2 minutes', () => {
+    const started = pollerInput({ StackId: STACK_ID, LogicalResourceId: LOGICAL_ID }, { imageArn: IMAGE_ARN, importTaskId: TASK_ID },
+      props({ SignalUrl: SIGNAL_URL, WaitConditionLogicalId: WAIT_CONDITION_LOGICAL_ID }), NOW);
+
+    expect(started).toMatchObject({ Deadline: NOW + SIX_HOURS, PollIntervalSeconds: 15, MaxPollIntervalSeconds: 120 });
   });
 });

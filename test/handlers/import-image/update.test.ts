@@ -69,6 +69,15 @@ describe('update', () => {
     expect(imagebuilder).not.toHaveReceivedCommand(ImportVmImageCommand);
   });
 
+  test('never removes the stack ownership tag when a template stops naming it (newer templates leave it to the handler)', async () => {
+    const owner = { 'cdk-vm-import-export:stack-id': STACK_ID };
+    const result = await updateImport(updateEvent(props({ Tags: { ...owner, team: 'a' } }), props({ Tags: { team: 'b' } })), testDeps());
+
+    expect(result.PhysicalResourceId).toBe(PHYSICAL_ID);
+    expect(imagebuilder).toHaveReceivedCommandWith(TagResourceCommand, { resourceArn: IMAGE_ARN, tags: { team: 'b' } });
+    expect(imagebuilder).not.toHaveReceivedCommand(UntagResourceCommand);
+  });
+
   test.each([
     ['WaitForAvailable', { WaitForAvailable: 'false' }],
     ['TimeoutSeconds', { TimeoutSeconds: '1800' }],
