@@ -474,8 +474,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
         count: 1,
         timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
       });
-      // Starts counting once the import and its poller have started.
-      wait.addDependency(this.resource.node.defaultChild as CfnResource);
+      // Starts counting once the import and its poller have started. (node.addDependency, not
+      // CfnResource.addDependency, which newer aws-cdk-lib deprecates and warns about at every synth.)
+      wait.node.addDependency(this.resource.node.defaultChild as CfnResource);
       const available: VmImportImageAvailableProperties = {
         ImageArn: this.resource.getAttString('ImageArn'),
         ImportTaskId: this.importTaskId,
