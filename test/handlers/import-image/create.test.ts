@@ -6,7 +6,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  awsError, createEvent, failureOf, IMAGE_ARN, imageTags, mockStackServices, NOW, PHYSICAL_ID, physicalIdFor, props, ROLE_NOT_READY_MESSAGE,
+  awsError, createEvent, IMAGE_ARN, imageTags, mockStackServices, NOW, PHYSICAL_ID, physicalIdFor, props, ROLE_NOT_READY_MESSAGE,
   runtimeTags, SIGNAL_URL, STACK_ID, STATE_MACHINE_ARN, TASK_ID, testDeps, WAIT_CONDITION_LOGICAL_ID, waitProps,
 } from './fixtures';
 import { parsePhysicalId, propertiesHash } from '../../../src/handlers/import-image/common';
