@@ -140,6 +140,13 @@ export interface VmImportImageAttributes {
  */
 export const PHYSICAL_ID_SEPARATOR = '|';
 
+/**
+ * Environment variable with the ARN of the stack's poller state machine (set on the import
+ * functions). Here, not in the handlers' clients module: the constructs read it at synth, and
+ * that module loads the AWS SDK, which the published package does not ship.
+ */
+export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
+
 /** ResourceProperties of Custom::VmDiskDistribution. */
 export interface VmDiskDistributionProperties {
   /** DistributionConfiguration name; changing it replaces the resource. */

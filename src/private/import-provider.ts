@@ -5,9 +5,9 @@ import { Construct } from 'constructs';
 import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
 import { acknowledgeWildcardResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
-import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/import-image/clients';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/types';
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const PROVIDER_MAX_WAIT = Duration.hours(1);

@@ -5,9 +5,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ImportImageDeps } from './common';
 import { sendSignal } from './signal';
 import { sleep } from '../shared/util';
+import { POLLER_STATE_MACHINE_ARN_ENV } from '../types';
 
-/** Environment variable with the ARN of the stack's poller state machine (set on the onEvent function). */
-export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
+export { POLLER_STATE_MACHINE_ARN_ENV };
 
 let cached: ImportImageDeps | undefined;
 
