@@ -5,7 +5,7 @@
 //   fixture gives them; they declare everything else themselves), in snippets/, with an index.
 // Both `ts` blocks (which jsii-rosetta also compiles, against the oldest aws-cdk-lib supported)
 // and `tsx` blocks (snippets that need cdk-nag or aws-imagebuilder-alpha, which only this app has).
-// Usage: node extract-readme.mjs ../README.md
+// Usage: node extract-readme.mjs <repository>/README.md
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

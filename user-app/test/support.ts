@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** user-app/, from dist/test/. */
+/** The app's directory (a temporary copy of user-app/), from dist/test/. */
 export const APP_DIR = path.join(__dirname, '..', '..');
-export const REPO_DIR = path.join(APP_DIR, '..');
+/** The repository, for its cfn-lint check and sample disk (scripts/user-app.sh sets it). */
+export const REPO_DIR = process.env.USER_APP_REPO ?? path.join(APP_DIR, '..');
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `user-app-${prefix}-`));
