@@ -15,11 +15,11 @@ const HANDLER_BUNDLING: javascript.BundlingOptions = {
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-vm-import-export',
   description:
-    'AWS CDK constructs that import VM disks into EC2 Image Builder and export built images as VM disks to S3.',
+    'AWS CDK constructs that import VM disks (OVA, VMDK, VHD, VHDX, raw) into EC2 Image Builder and export built images as VM disks to S3.',
   author: 'Seed d4f53591 maintainers',
   authorAddress: 'maintainers@users.noreply.r-seed-d4f53591.example',
   repositoryUrl: 'https://github.com/cdk-vm-import-export/cdk-vm-import-export.git',
-  keywords: ['aws-cdk', 'cdk', 'ec2-image-builder', 'vm-import', 'vm-export', 'imagebuilder', 'ova', 'vmdk'],
+  keywords: ['cdk', 'awscdk', 'aws-cdk', 'imagebuilder', 'ec2-image-builder', 'vm-import', 'vm-export', 'vmdk', 'ova', 'vhd', 'vhdx'],
   license: 'Apache-2.0',
   defaultReleaseBranch: 'main',
   packageManager: javascript.NodePackageManager.NPM,
@@ -28,6 +28,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   constructsVersion: '10.5.1',
   jsiiVersion: '~6.0.0',
   typescriptVersion: '~5.9.0',
+  // Node.js 20 keeps working (the CI machines run it); 22 and 24 are recommended (devEngines below).
   minNodeVersion: '20.0.0',
 
   // Publishing is out of scope; CI is .ci/run.
@@ -93,7 +94,7 @@ new ProviderAssets(project, {
 
 project.eslint?.addLintPattern('examples');
 project.tsconfigDev.addInclude('../examples/**/*.ts');
-project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/');
+project.npmignore?.exclude('/examples/', '/scripts/', '/.ci/', '/cdk.out/', '/dist/', '/user-app/');
 // The package carries what users run: the compiled constructs, .jsii, one bundled asset per
 // provider, README, LICENSE, API.md. The handler code is in the assets; its unbundled build
 // needs SDK packages the package does not depend on. Of lib/handlers/, the constructs load
@@ -106,6 +107,10 @@ project.npmignore?.include(
   '/lib/handlers/types.js', '/lib/handlers/types.d.ts', '/lib/handlers/*/types.js', '/lib/handlers/*/types.d.ts',
   '/lib/handlers/**/*-function.js', '/lib/handlers/**/*-function.d.ts',
 );
+
+// Node.js 20 reached its end of life (jsii's tools say so on every run): npm warns
+// contributors on other versions than the recommended ones, and fails nothing.
+project.package.file.addOverride('devEngines.runtime', { name: 'node', version: '>= 22.0.0', onFail: 'warn' });
 
 // Tests load the handler bundles, as the constructs do. Bundling starts from an empty
 // assets/handlers/, so that nothing stale (an asset of an entry that no longer exists) is packaged.
@@ -123,6 +128,30 @@ for (const [name, extra] of [['integ', ''], ['integ:update', ' --update-on-faile
 }
 project.gitignore.exclude('test/*.snapshot/asset.*', '.jsii.tabl.json');
 
+// The README's TypeScript snippets compile against the built assembly (fixtures: rosetta/),
+// and their translations (.jsii.tabl.json) are what the Python, Java, .NET and Go
+// packages' READMEs show: extracted after every compile, so before any package is built.
+const rosetta = project.addTask('rosetta', {
+  description: 'Compile the README\'s snippets and translate them to every jsii language (.jsii.tabl.json)',
+  exec: 'jsii-rosetta extract --compile --fail',
+});
+project.postCompileTask.spawn(rosetta);
+
+// The npm package as a tarball, to install in an app while the package is on no registry.
+const tarball = project.addTask('tarball', {
+  description: 'Build dist/js/cdk-vm-import-export-0.0.0.tgz (handler bundles, jsii compile, npm pack) to npm install in an app',
+});
+tarball.spawn(bundle);
+tarball.spawn(project.compileTask);
+tarball.spawn(project.tasks.tryFind('package:js')!);
+
+// An app on the newest aws-cdk-lib, with the packed library, aws-imagebuilder-alpha and
+// cdk-nag: the README's snippets compile and synthesize there too (user-app/).
+const userApp = project.addTask('user-app', {
+  description: 'Install the packed library in user-app/ (current aws-cdk-lib, aws-imagebuilder-alpha, cdk-nag) and test the README there',
+  exec: 'bash scripts/user-app.sh',
+});
+
 // The main job: synthesize the example app to cdk.out/ and check it with cfn-lint.
 const example = project.addTask('example', {
   description: 'Synthesize the example app to cdk.out/ and check its templates with cfn-lint',
@@ -130,6 +159,7 @@ const example = project.addTask('example', {
 example.spawn(bundle);
 example.exec('rm -rf cdk.out');
 example.exec('ts-node --project test/tsconfig.json examples/app.ts', { env: { CDK_OUTDIR: 'cdk.out' } });
+example.exec('ts-node --transpile-only scripts/summarize-assembly.ts cdk.out');
 example.exec('bash scripts/check-templates.sh cdk.out');
 
 // Size and speed figures beside their targets (scripts/bench.mjs), printed as the
@@ -146,21 +176,28 @@ bench.exec('node scripts/bench-disk.mjs');
 bench.exec('node scripts/bench.mjs');
 
 // The README's test command, and what CI runs: the jsii compile (failing on any
-// warning, so an API other languages cannot use fails), unit and bundle tests,
-// eslint, integ snapshots, the bindings of every jsii language, and the example.
+// warning, so an API other languages cannot use fails), the README's snippets
+// (rosetta, the Python example), unit and bundle tests, eslint, integ snapshots,
+// the bindings of every jsii language (the Python ones compiled), the packed
+// library in an app on the newest aws-cdk-lib, and the example.
 const check = project.addTask('check', {
-  description: 'Compile with jsii, run every test and lint, generate all language bindings, check the example app',
+  description: 'Compile with jsii, check the README snippets, run every test and lint, generate all language bindings, test the packed library in an app, check the example app',
   // Node 20 is what this project's machines run; jsii's banner about it is not a finding.
   env: { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' },
 });
 check.spawn(bundle);
 check.exec('jsii --fail-on-warnings');
 check.exec('tsc --noEmit -p test/tsconfig.json');
-// The README's TypeScript snippets compile against the built assembly (fixture: rosetta/).
-check.exec('jsii-rosetta extract --compile --fail');
+// The README's TypeScript snippets compile (rosetta); its Python example is rosetta's current translation and compiles.
+check.spawn(rosetta);
+check.exec('node scripts/python-example.mjs');
 check.exec('bash scripts/check-api-md.sh');
 check.spawn(project.testTask);
+// Offline: generated code only (building the packages needs each language's registry).
 check.exec('rm -rf dist/bindings && jsii-pacmak --code-only -t python -t java -t dotnet -t go -o dist/bindings');
+check.exec('python3 -m compileall -q dist/bindings/python');
+check.spawn(project.tasks.tryFind('package:js')!);
+check.spawn(userApp);
 check.spawn(example);
 
 project.synth();

@@ -47,6 +47,8 @@ export class VmImportExportExampleStack extends Stack {
   public readonly distribution: VmDiskDistribution;
   public readonly exportBucket: s3.Bucket;
   public readonly importedVmExport: VmImageExport;
+  /** The build on the imported image at deploy time; it exports its image to `exportBucket`. */
+  public readonly hardenedImage: imagebuilder.CfnImage;
 
   constructor(scope: Construct, id: string, props: VmImportExportExampleProps = {}) {
     super(scope, id, props);
@@ -83,7 +85,9 @@ export class VmImportExportExampleStack extends Stack {
 
     const recipe = new imagebuilder.CfnImageRecipe(this, 'Recipe', {
       name: 'example-hardened-vm',
-      version: '1.0.0',
+      // A re-import gives the recipe a new parent, which replaces it: with 1.0.x Image Builder
+      // numbers the replacement, instead of refusing a second recipe of the same name and version.
+      version: '1.0.x',
       parentImage: this.imported.imageArn,
       components: [{ componentArn: this.formatArn({ service: 'imagebuilder', account: 'aws', resource: 'component', resourceName: 'update-linux/x.x.x' }) }],
     });
@@ -149,7 +153,7 @@ export class VmImportExportExampleStack extends Stack {
     });
 
     // One build at deploy time, on the imported image: it starts only once the import is AVAILABLE.
-    new imagebuilder.CfnImage(this, 'HardenedImage', {
+    this.hardenedImage = new imagebuilder.CfnImage(this, 'HardenedImage', {
       imageRecipeArn: recipe.attrArn,
       infrastructureConfigurationArn: infrastructure.attrArn,
       distributionConfigurationArn: this.distribution.distributionConfigurationArn,

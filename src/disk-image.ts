@@ -11,6 +11,8 @@ import { validateEnumValue } from './private/validation';
 
 /**
  * Options common to every disk source.
+ *
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImageDiskContainer.html
  */
 export interface DiskImageOptions {
   /**
@@ -37,6 +39,8 @@ export interface DiskImageOptions {
 
 /**
  * Options for a disk uploaded from a local file.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/prerequisites.html
  */
 export interface DiskImageAssetOptions extends DiskImageOptions, s3_assets.AssetOptions {
   /**
@@ -78,6 +82,8 @@ export interface DiskImageBindOptions {
 /**
  * A disk as EC2 ImportImage's DiskContainer wants it, plus what the service role
  * must be allowed to read.
+ *
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImageDiskContainer.html
  */
 export interface DiskImageConfig {
   /**
@@ -136,6 +142,7 @@ export abstract class DiskImage {
    *
    * @param bucket the bucket that holds the disk
    * @param key the object key of the disk
+   * @param options the format (default: from the key's extension), device name and description
    */
   public static fromBucket(bucket: s3.IBucket, key: string, options: DiskImageOptions = {}): DiskImage {
     return new BucketDiskImage(bucket, key, options);
@@ -154,6 +161,8 @@ export abstract class DiskImage {
    * disks of many GiB: upload large disks with `aws s3 cp` and use `fromBucket` instead.
    *
    * @param file path to the disk file
+   * @param options the format (default: from the file's extension), device name, description,
+   *   whether to inspect the file (default true), and the asset options of `aws-s3-assets`
    */
   public static fromAsset(file: string, options: DiskImageAssetOptions = {}): DiskImage {
     return new AssetDiskImage(file, options);
@@ -164,6 +173,10 @@ export abstract class DiskImage {
    *
    * For an `s3://` URL the service role is allowed to read that object;
    * for an `https://` URL (for example a presigned URL) no permission is added.
+   *
+   * @param url `s3://bucket/key`, or an `https://` URL VM Import can read (a presigned S3 URL)
+   * @param options the format (default: from the URL's extension), device name and description
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/ShareObjectPreSignedURL.html
    */
   public static fromUrl(url: string, options: DiskImageOptions = {}): DiskImage {
     return new UrlDiskImage(url, options);
@@ -173,6 +186,7 @@ export abstract class DiskImage {
    * An existing EBS snapshot, imported as a disk of the image.
    *
    * @param snapshotId the snapshot id, `snap-...`
+   * @param options the device name and description (a snapshot has no format)
    */
   public static fromSnapshot(snapshotId: string, options: DiskImageOptions = {}): DiskImage {
     return new SnapshotDiskImage(snapshotId, options);

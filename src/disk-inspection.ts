@@ -325,6 +325,8 @@ export class DiskImageInspector {
    * Inspects a local disk file. Throws when the file cannot be read (missing, a directory, no permission).
    *
    * @param file path to the disk file
+   * @param options the format, boot mode and platform the disk will be imported with, and
+   *   whether it is the boot disk (default: the extension's format, VM Import's detection, a boot disk)
    */
   public static inspect(file: string, options: DiskInspectionOptions = {}): DiskInspectionReport {
     let stat: fs.Stats;

@@ -8,6 +8,8 @@ import { acknowledgeWildcardAction, acknowledgeWildcardResource } from './privat
 
 /**
  * Properties of a VM Import/Export service role.
+ *
+ * @see https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html#vmimport-role
  */
 export interface VmImportExportServiceRoleProps {
   /**
@@ -35,6 +37,11 @@ export interface VmImportExportServiceRoleProps {
  * @see https://docs.aws.amazon.com/vm-import/latest/userguide/required-permissions.html#vmimport-role
  */
 export class VmImportExportServiceRole extends iam.Role {
+  /**
+   * @param scope the scope of the role, in a stack (its account is the one the role trusts VM Import/Export for)
+   * @param id the construct id
+   * @param props the role name and description
+   */
   constructor(scope: Construct, id: string, props: VmImportExportServiceRoleProps = {}) {
     super(scope, id, {
       roleName: props.roleName,
@@ -89,6 +96,8 @@ export class VmImportExportServiceRole extends iam.Role {
 
   /**
    * Allows VM Import/Export to use a KMS key for the snapshots it creates.
+   *
+   * @param key the key that encrypts the snapshots
    */
   public grantUseKey(key: kms.IKey): void {
     grantUseKey(this, key);

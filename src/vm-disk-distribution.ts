@@ -35,8 +35,11 @@ const MAX_TAGS = 50;
 /**
  * An EC2 Image Builder distribution configuration.
  *
- * Its members have the names `@aws-cdk/aws-imagebuilder-alpha`'s
- * `IDistributionConfiguration` uses.
+ * Its members are those of `@aws-cdk/aws-imagebuilder-alpha`'s `IDistributionConfiguration`,
+ * so TypeScript accepts it where the alpha wants one; in the other jsii languages pass the
+ * alpha's `DistributionConfiguration.fromDistributionConfigurationArn(scope, id, dist.distributionConfigurationArn)`.
+ *
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-distribution-settings.html
  */
 export interface IVmDiskDistribution extends IResource {
   /**
@@ -69,17 +72,26 @@ export interface IVmDiskDistribution extends IResource {
 
   /**
    * Grants the given principal the given Image Builder actions on this distribution configuration.
+   *
+   * @param grantee the principal
+   * @param actions Image Builder actions, e.g. `imagebuilder:GetDistributionConfiguration`
+   * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2imagebuilder.html
    */
   grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
 
   /**
-   * Grants the given principal permission to read this distribution configuration.
+   * Grants the given principal permission to read this distribution configuration
+   * (`imagebuilder:GetDistributionConfiguration`).
+   *
+   * @param grantee the principal
    */
   grantRead(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
  * Properties of a VmDiskDistribution.
+ *
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_CreateDistributionConfiguration.html
  */
 export interface VmDiskDistributionProps {
   /**
@@ -184,10 +196,21 @@ abstract class VmDiskDistributionBase extends Resource implements IVmDiskDistrib
   public abstract readonly distributionConfigurationArn: string;
   public abstract readonly distributionConfigurationName: string;
 
+  /**
+   * Grants the given principal the given Image Builder actions on this distribution configuration.
+   *
+   * @param grantee the principal
+   * @param actions Image Builder actions
+   */
   public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.distributionConfigurationArn] });
   }
 
+  /**
+   * Grants the given principal permission to read this distribution configuration (`imagebuilder:GetDistributionConfiguration`).
+   *
+   * @param grantee the principal
+   */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grant(grantee, 'imagebuilder:GetDistributionConfiguration');
   }
@@ -208,6 +231,10 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   /**
    * Refers to an existing distribution configuration by ARN. Its name is read
    * from the ARN, which holds it lowercased with spaces turned into hyphens.
+   *
+   * @param scope the scope of the reference
+   * @param id the construct id of the reference
+   * @param distributionConfigurationArn `arn:<partition>:imagebuilder:<region>:<account>:distribution-configuration/<name>`
    */
   public static fromDistributionConfigurationArn(scope: Construct, id: string, distributionConfigurationArn: string): IVmDiskDistribution {
     const name = Stack.of(scope).splitArn(distributionConfigurationArn, ArnFormat.SLASH_RESOURCE_NAME).resourceName ?? '';
@@ -231,6 +258,11 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
   private createdExportRole?: VmImportExportServiceRole;
   private removalPolicy: RemovalPolicy;
 
+  /**
+   * @param scope the scope of the distribution configuration, in a stack
+   * @param id the construct id
+   * @param props what to distribute, per Region (at least one Region, here or with the add methods)
+   */
   constructor(scope: Construct, id: string, props: VmDiskDistributionProps = {}) {
     super(scope, id);
     this.distributionName = props.distributionName
@@ -309,6 +341,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Exports the image of a Region as a VM disk to S3. A Region has at most one export.
+   *
+   * @param exp the bucket, prefix, format and Region (default: the stack's) of the export
    */
   public addExport(exp: VmDiskExport): void {
     this.addExportAt('addExport', exp.region, exp);
@@ -316,6 +350,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Sets the AMI settings of a Region. A Region has at most one AMI distribution.
+   *
+   * @param ami the AMI settings and their Region (default: the stack's)
    */
   public addAmiDistribution(ami: AmiDistribution): void {
     this.addAmiAt('addAmiDistribution', ami.region, ami);
@@ -323,6 +359,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Sets the container distribution of a Region. A Region has at most one.
+   *
+   * @param container the repository, tags and Region (default: the stack's)
    */
   public addContainerDistribution(container: ContainerDistribution): void {
     this.addContainerAt('addContainerDistribution', container.region, container);
@@ -330,6 +368,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Adds a launch template to update with the AMI of a Region.
+   *
+   * @param config the launch template and its Region (default: the stack's)
    */
   public addLaunchTemplateConfiguration(config: LaunchTemplateConfiguration): void {
     this.addLaunchTemplatesAt('addLaunchTemplateConfiguration', config.region, [config]);
@@ -337,6 +377,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Associates License Manager license configurations with the AMI of a Region.
+   *
+   * @param config the license configuration ARNs and their Region (default: the stack's)
    */
   public addLicenseConfiguration(config: LicenseConfigurationDistribution): void {
     this.addLicensesAt('addLicenseConfiguration', config.region, config.licenseConfigurationArns);
@@ -344,6 +386,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Adds an SSM parameter that receives the AMI id of a Region.
+   *
+   * @param config the parameter and its Region (default: the stack's)
    */
   public addSsmParameterConfiguration(config: SsmParameterConfiguration): void {
     this.addSsmParametersAt('addSsmParameterConfiguration', config.region, [config]);
@@ -351,6 +395,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Adds Windows faster-launch settings for the AMI of a Region.
+   *
+   * @param config the faster-launch settings and their Region (default: the stack's)
    */
   public addFastLaunchConfiguration(config: FastLaunchConfiguration): void {
     this.addFastLaunchesAt('addFastLaunchConfiguration', config.region, [config]);
@@ -358,6 +404,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Adds any part of the distribution to one Region, merged with what the Region already has.
+   *
+   * @param distribution the Region (default: the stack's) and what to distribute there
    */
   public addDistribution(distribution: RegionDistribution): void {
     const where = 'addDistribution';
@@ -381,6 +429,8 @@ export class VmDiskDistribution extends VmDiskDistributionBase implements ITagga
 
   /**
    * Sets what happens to the distribution configuration when it leaves the stack; see `removalPolicy`.
+   *
+   * @param policy DESTROY or RETAIN
    */
   public applyRemovalPolicy(policy: RemovalPolicy): void {
     validateRemovalPolicy(policy);

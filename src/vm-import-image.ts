@@ -45,7 +45,11 @@ const SIGNAL_MARGIN = Duration.minutes(5);
 /**
  * An EC2 Image Builder image, such as one imported from a VM.
  *
- * Its members have the names `@aws-cdk/aws-imagebuilder-alpha`'s `IImage` uses.
+ * Its members have the names `@aws-cdk/aws-imagebuilder-alpha`'s `IImage` uses, but it is
+ * not one (it lacks `toBaseImage` and the other alpha methods): turn it into one with the
+ * alpha's `Image.fromImageArn(scope, id, image.imageArn)`.
+ *
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-images.html
  */
 export interface IVmImportImage extends IResource {
   /**
@@ -78,17 +82,25 @@ export interface IVmImportImage extends IResource {
 
   /**
    * Grants the given principal the given Image Builder actions on this image.
+   *
+   * @param grantee the principal
+   * @param actions Image Builder actions, e.g. `imagebuilder:GetImage`
+   * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2imagebuilder.html
    */
   grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
 
   /**
-   * Grants the given principal permission to read this image.
+   * Grants the given principal permission to read this image (`imagebuilder:GetImage`).
+   *
+   * @param grantee the principal
    */
   grantRead(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
  * Attributes of an existing Image Builder image.
+ *
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/userguide/manage-images.html
  */
 export interface VmImportImageAttributes {
   /**
@@ -106,6 +118,9 @@ export interface VmImportImageAttributes {
 
 /**
  * Properties of a VmImportImage.
+ *
+ * @see https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportImage.html
+ * @see https://docs.aws.amazon.com/imagebuilder/latest/APIReference/API_ImportVmImage.html
  */
 export interface VmImportImageProps {
   /**
@@ -282,10 +297,21 @@ abstract class VmImportImageBase extends Resource implements IVmImportImage {
   public abstract readonly imageVersion: string;
   public abstract readonly imageId: string;
 
+  /**
+   * Grants the given principal the given Image Builder actions on this image.
+   *
+   * @param grantee the principal
+   * @param actions Image Builder actions
+   */
   public grant(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.imageArn] });
   }
 
+  /**
+   * Grants the given principal permission to read this image (`imagebuilder:GetImage`).
+   *
+   * @param grantee the principal
+   */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grant(grantee, 'imagebuilder:GetImage');
   }
@@ -301,6 +327,10 @@ abstract class VmImportImageBase extends Resource implements IVmImportImage {
 export class VmImportImage extends VmImportImageBase implements ITaggable {
   /**
    * Refers to an existing Image Builder image by ARN.
+   *
+   * @param scope the scope of the reference
+   * @param id the construct id of the reference
+   * @param imageArn `arn:<partition>:imagebuilder:<region>:<account>:image/<name>/<x.y.z>[/<build>]`
    */
   public static fromImageArn(scope: Construct, id: string, imageArn: string): IVmImportImage {
     return VmImportImage.fromImageAttributes(scope, id, { imageArn });
@@ -308,6 +338,10 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
   /**
    * Refers to an existing Image Builder image.
+   *
+   * @param scope the scope of the reference
+   * @param id the construct id of the reference
+   * @param attrs the image's ARN, and its AMI id if `imageId` is to be read
    */
   public static fromImageAttributes(scope: Construct, id: string, attrs: VmImportImageAttributes): IVmImportImage {
     // arn:aws:imagebuilder:region:account:image/name/x.y.z[/build]; the name as the ARN
@@ -371,6 +405,11 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
   private readonly waitForAvailable: boolean;
   private removalPolicy: RemovalPolicy;
 
+  /**
+   * @param scope the scope of the image, in a stack
+   * @param id the construct id
+   * @param props the disks, platform and image settings
+   */
   constructor(scope: Construct, id: string, props: VmImportImageProps) {
     super(scope, id);
     this.imageName = props.imageName
@@ -495,8 +534,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
         count: 1,
         timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
       });
-      // Starts counting once the import and its poller have started.
-      wait.addDependency(this.resource);
+      // Starts counting once the import and its poller have started. (node.addDependency, not
+      // CfnResource.addDependency, which newer aws-cdk-lib deprecates and warns about at every synth.)
+      wait.node.addDependency(this.resource);
       const available: VmImportImageAvailableProperties = {
         ImageArn: Token.asString(this.resource.getAtt('ImageArn')),
         // No ImportTaskId: the image names its task in a tag, for the rare step that needs it.
@@ -524,6 +564,8 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
   /**
    * Sets what happens to the image when it leaves the stack; see `removalPolicy`.
+   *
+   * @param policy DESTROY, SNAPSHOT or RETAIN
    */
   public applyRemovalPolicy(policy: RemovalPolicy): void {
     this.removalPolicy = policy;

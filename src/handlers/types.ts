@@ -28,12 +28,6 @@ export const IMPORT_TASK_TAG_KEY = 'cdk-vm-import-export:import-task-id';
 export const LIBRARY_TAG_COUNT = 4;
 
 /**
- * Environment variable of the import handler functions: the ARN of the stack's
- * poller state machine (set by the provider, read by the handlers).
- */
-export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
-
-/**
  * What the import handler assumes for a property the template leaves out. The
  * construct leaves out a property that has this value, so that a stack of many
  * imports does not repeat in every resource what every resource would say alike.
@@ -172,6 +166,13 @@ export interface VmImportImageAttributes {
  * and are still accepted.
  */
 export const PHYSICAL_ID_SEPARATOR = '|';
+
+/**
+ * Environment variable with the ARN of the stack's poller state machine (set on the import
+ * functions). Here, not in the handlers' clients module: the constructs read it at synth, and
+ * that module loads the AWS SDK, which the published package does not ship.
+ */
+export const POLLER_STATE_MACHINE_ARN_ENV = 'POLLER_STATE_MACHINE_ARN';
 
 /** ResourceProperties of Custom::VmDiskDistribution. */
 export interface VmDiskDistributionProperties {
