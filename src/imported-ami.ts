@@ -278,6 +278,11 @@ export class ImportedAmi extends Resource implements IImportedAmi, ITaggable {
   private readonly resource: CustomResource;
   private removalPolicy: RemovalPolicy;
 
+  /**
+   * @param scope the scope of the construct, in a stack
+   * @param id the construct id
+   * @param props the disks, architecture, boot mode and AMI settings
+   */
   constructor(scope: Construct, id: string, props: ImportedAmiProps) {
     super(scope, id);
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;

@@ -145,6 +145,11 @@ export class VmImageExport extends Resource implements ITaggable {
   private readonly resource: CustomResource;
   private removalPolicy: RemovalPolicy;
 
+  /**
+   * @param scope the scope of the construct, in a stack
+   * @param id the construct id
+   * @param props the source image, the distribution and the export settings
+   */
   constructor(scope: Construct, id: string, props: VmImageExportProps) {
     super(scope, id);
     const timeout = props.timeout ?? DEFAULT_TIMEOUT;
