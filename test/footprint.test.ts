@@ -112,7 +112,7 @@ describe('npm package', () => {
       .filter((f) => !f.startsWith('handlers/') || /^handlers\/([^/]+\/)?types$/.test(f) || f.endsWith('-function'))
       .flatMap((f) => [`lib/${f}.js`, `lib/${f}.d.ts`]);
     const expected = [
-      '.jsii', 'API.md', 'LICENSE', 'README.md', 'package.json',
+      '.jsii', 'API.md', 'CHANGELOG.md', 'LICENSE', 'README.md', 'package.json',
       ...providers().map((p) => `assets/handlers/${p}/handler/index.js`),
       ...constructs,
       // The README snippets' fixture: Construct Hub compiles them with it to translate them.

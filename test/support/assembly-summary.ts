@@ -65,8 +65,10 @@ function libraryParts(stackPath: string, types: Map<string, string>, paths: Map<
   for (const [logicalId, type] of types) {
     const constructPath = paths.get(logicalId);
     const kind = CONSTRUCT_TYPES[type];
-    if (kind && constructPath?.endsWith('/Resource/Default')) {
-      parts.set(constructPath.slice(0, -'/Resource/Default'.length), { kind, shared: false });
+    // The custom resource is an L2's `Resource/Default`, or an L1 `Resource` (VmImportImage renders the L1 alone).
+    const suffix = ['/Resource/Default', '/Resource'].find((s) => constructPath?.endsWith(s));
+    if (kind && constructPath && suffix) {
+      parts.set(constructPath.slice(0, -suffix.length), { kind, shared: false });
     }
   }
   for (const id of Object.keys(SHARED_PARTS)) parts.set(`${stackPath}/${id}`, { kind: id, shared: true });
