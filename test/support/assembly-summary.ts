@@ -36,12 +36,17 @@ export const SHARED_PARTS: Record<string, string> = {
   VmImportImageProvider: 'import handlers, poller and waiter (one per stack with a VmImportImage)',
   VmImportServiceRole: 'VM Import service role (one per stack with a VmImportImage not given a serviceRole)',
   VmDiskDistributionProvider: 'distribution handler (one per stack with a VmDiskDistribution)',
+  ImportedAmiProvider: 'snapshot import handlers, poller and waiter (one per stack with an ImportedAmi)',
+  VmImageExportProvider: 'export handlers, poller and waiter (one per stack with a VmImageExport)',
+  VmImageExportExecutionRole: 'the role Image Builder distributes with (one per stack with a VmImageExport not given an executionRole)',
 };
 
 /** The custom resource at `<construct>/Resource/Default` that marks a construct of the library. */
 const CONSTRUCT_TYPES: Record<string, string> = {
   'Custom::VmImportImage': 'VmImportImage',
   'Custom::VmDiskDistribution': 'VmDiskDistribution',
+  'Custom::ImportedAmi': 'ImportedAmi',
+  'Custom::VmImageExport': 'VmImageExport',
 };
 
 /** Construct paths by logical id, from the stack's metadata (aws:cdk:logicalId entries). */
