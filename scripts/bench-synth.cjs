@@ -32,26 +32,22 @@ const CONSTRUCTS = [
       platform: lib.Platform.LINUX,
       licenseType: lib.LicenseType.BYOL,
     }),
-    // The four resources of an import that waits (wait condition, handle, import, read step).
+    // The three resources of an import that waits (handle, import, wait condition).
     floorSetup: ({ cdk }, stack) => ({
       token: new cdk.CfnResource(stack, 'Fn', { type: 'AWS::Lambda::Function', properties: { Handler: 'index.handler' } }).getAtt('Arn').toString(),
     }),
     floor: ({ cdk, constructs }, stack, i, { token }) => {
       const scope = new constructs.Construct(stack, `Image${i}`);
       const handle = new cdk.CfnWaitConditionHandle(scope, 'Signal');
+      const wait = new cdk.CfnWaitCondition(scope, 'Wait', { handle: handle.ref, count: 1, timeout: '21900' });
       const resource = new cdk.CfnResource(scope, 'Resource', {
         type: 'Custom::VmImportImage',
         properties: {
           ServiceToken: token, ImageName: `image-${i}`, ImageVersion: '1.0.0', Platform: 'Linux', LicenseType: 'BYOL', RoleName: 'vmimport',
-          Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: `exports/vm-${i}.vmdk` }], SignalUrl: handle.ref, WaitConditionLogicalId: `Wait${i}`,
+          Disks: [{ Format: 'VMDK', S3Bucket: 'my-vm-disks', S3Key: `exports/vm-${i}.vmdk` }], SignalUrl: handle.ref, WaitConditionLogicalId: wait.logicalId,
         },
       });
-      const wait = new cdk.CfnWaitCondition(scope, 'Wait', { handle: handle.ref, count: 1, timeout: '21900' });
-      wait.addDependency(resource);
-      new cdk.CfnResource(scope, 'Available', {
-        type: 'Custom::VmImportImageAvailable',
-        properties: { ServiceToken: token, ImageArn: resource.getAtt('ImageArn').toString(), WaitCondition: wait.ref },
-      });
+      wait.node.addDependency(resource);
     },
   },
   {
@@ -63,6 +59,37 @@ const CONSTRUCTS = [
     add: ({ lib }, stack, i, { bucket }) => new lib.VmDiskDistribution(stack, `Distribution${i}`, {
       exports: [{ bucket, prefix: `vm-${i}/`, format: lib.VmDiskFormat.VMDK }],
     }),
+  },
+  {
+    name: 'ImportedAmi',
+    counts: [1, 20],
+    targets: { sameFunctions: true },
+    setup: ({ s3 }, stack) => ({ disks: s3.Bucket.fromBucketName(stack, 'Disks', 'my-vm-disks') }),
+    add: ({ lib }, stack, i, { disks }) => new lib.ImportedAmi(stack, `Ami${i}`, {
+      disks: [lib.DiskImage.fromBucket(disks, `appliances/arm64-${i}.raw`)],
+      architecture: lib.Architecture.ARM64,
+    }),
+  },
+  {
+    name: 'VmImageExport',
+    counts: [1, 20],
+    targets: { sameFunctions: true },
+    setup: ({ lib, s3 }, stack) => ({
+      distribution: new lib.VmDiskDistribution(stack, 'Exports', {
+        exports: [{ bucket: s3.Bucket.fromBucketName(stack, 'ExportBucket', 'my-vm-exports'), prefix: 'vm/', format: lib.VmDiskFormat.VMDK }],
+      }),
+    }),
+    add: ({ lib }, stack, i, { distribution }) => new lib.VmImageExport(stack, `Export${i}`, {
+      source: lib.ExportSource.fromAmiId(`ami-${String(i).padStart(17, '0')}`),
+      distribution,
+    }),
+  },
+  {
+    name: 'VmImportExportServiceRole',
+    counts: [1, 20],
+    targets: {},
+    setup: () => ({}),
+    add: ({ lib }, stack, i) => new lib.VmImportExportServiceRole(stack, `Role${i}`, { roleName: `vmimport-${i}` }),
   },
 ];
 

@@ -3,7 +3,8 @@
 // Timed figures are medians of fresh `node` processes, interleaved so that a
 // busy moment of the machine hits every figure alike. Exits 1 when a target is missed.
 //
-// BENCH_RUNS (default 7) processes per load figure, BENCH_SYNTH_RUNS (default 5) per synth figure.
+// BENCH_RUNS (default 7) processes per load figure, BENCH_SYNTH_RUNS (default 5) per synth figure;
+// BENCH_ONLY=synth,polling (a comma list of handlers, synth, polling, package) prints those sections alone.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,6 +17,8 @@ const { CONSTRUCTS, STACK_NAME } = require('./bench-synth.cjs');
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const SYNTH_RUNS = Number(process.env.BENCH_SYNTH_RUNS ?? 5);
+const SECTIONS = (process.env.BENCH_ONLY ?? 'handlers,synth,polling,package').split(',');
+const only = (section) => SECTIONS.includes(section);
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'bench-'));
 // Also when a step throws.
@@ -96,22 +99,24 @@ function loadMs(entry) {
   return Number(result.stdout);
 }
 
-const naive = await naiveBundle();
-const entries = handlerEntries();
-const loads = new Map([naive, ...entries].map((e) => [e, []]));
-for (let run = 0; run < RUNS; run++) {
-  for (const entry of loads.keys()) loads.get(entry).push(loadMs(entry));
-}
-const naiveLoad = median(loads.get(naive));
-row('handlers', naive.label, `${kb(statSync(naive.file).size)}, load ${ms(naiveLoad)}`, '1.0x', undefined);
-for (const entry of entries) {
-  const size = statSync(entry.file).size;
-  const ratio = median(loads.get(entry)) / naiveLoad;
-  const maxRatio = PROVIDER_LOAD_TARGETS[entry.provider] ?? ENTRY_TARGETS.maxLoadRatio;
-  row('handlers', `${entry.label}: ${relative(root, entry.file)}`,
-    `${kb(size)}, load ${ms(median(loads.get(entry)))} = x${ratio.toFixed(2)}`,
-    `< ${kb(ENTRY_TARGETS.maxBytes)}, <= x${maxRatio}`,
-    size < ENTRY_TARGETS.maxBytes && ratio <= maxRatio);
+if (only('handlers')) {
+  const naive = await naiveBundle();
+  const entries = handlerEntries();
+  const loads = new Map([naive, ...entries].map((e) => [e, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const entry of loads.keys()) loads.get(entry).push(loadMs(entry));
+  }
+  const naiveLoad = median(loads.get(naive));
+  row('handlers', naive.label, `${kb(statSync(naive.file).size)}, load ${ms(naiveLoad)}`, '1.0x', undefined);
+  for (const entry of entries) {
+    const size = statSync(entry.file).size;
+    const ratio = median(loads.get(entry)) / naiveLoad;
+    const maxRatio = PROVIDER_LOAD_TARGETS[entry.provider] ?? ENTRY_TARGETS.maxLoadRatio;
+    row('handlers', `${entry.label}: ${relative(root, entry.file)}`,
+      `${kb(size)}, load ${ms(median(loads.get(entry)))} = x${ratio.toFixed(2)}`,
+      `< ${kb(ENTRY_TARGETS.maxBytes)}, <= x${maxRatio}`,
+      size < ENTRY_TARGETS.maxBytes && ratio <= maxRatio);
+  }
 }
 
 // ------------------------------------------------------------ synth
@@ -152,39 +157,42 @@ function synth(lib, construct, count, variant = '') {
   };
 }
 
-const lib = await compiledLibrary();
-for (const construct of CONSTRUCTS) {
-  const [few, many] = construct.counts;
-  const runs = { [few]: [], [many]: [], floor: { [few]: [], [many]: [] } };
-  for (let run = 0; run < SYNTH_RUNS; run++) {
-    for (const count of [few, many]) {
-      runs[count].push(synth(lib, construct, count));
-      if (construct.floor) runs.floor[count].push(synth(lib, construct, count, '#floor'));
+// The poll simulation loads the compiled handlers too.
+const lib = only('synth') || only('polling') ? await compiledLibrary() : undefined;
+if (only('synth')) {
+  for (const construct of CONSTRUCTS) {
+    const [few, many] = construct.counts;
+    const runs = { [few]: [], [many]: [], floor: { [few]: [], [many]: [] } };
+    for (let run = 0; run < SYNTH_RUNS; run++) {
+      for (const count of [few, many]) {
+        runs[count].push(synth(lib, construct, count));
+        if (construct.floor) runs.floor[count].push(synth(lib, construct, count, '#floor'));
+      }
     }
+    const figure = (count) => ({ ...runs[count][0], wallMs: median(runs[count].map((r) => r.wallMs)) });
+    const a = figure(few);
+    const b = figure(many);
+    const { targets } = construct;
+    for (const [count, f] of [[few, a], [many, b]]) {
+      row('synth', `${count} ${construct.name}: synth (fresh process), template, Lambda functions (distinct code)`,
+        `${ms(f.wallMs)}, ${kb(f.bytes)}, ${f.functions} (${f.assets})`, '', undefined);
+    }
+    const ratio = b.wallMs / a.wallMs;
+    const target = () => ['—', undefined];
+    row('synth', `${construct.name}: synth time, ${many} vs ${few}`, `x${ratio.toFixed(2)}`,
+      ...(targets.synthRatio === undefined ? target() : [`<= x${targets.synthRatio}`, ratio <= targets.synthRatio]));
+    if (construct.floor) {
+      // What the same CloudFormation resources cost aws-cdk-lib alone, against this row's own base.
+      const floorAdded = median(runs.floor[many].map((r) => r.wallMs)) - median(runs.floor[few].map((r) => r.wallMs));
+      row('synth', `${construct.name}: of the time ${many - few} added instances take, aws-cdk-lib's own for their resources (bare CfnResources)`,
+        `+${ms(floorAdded)} of +${ms(b.wallMs - a.wallMs)}: x${(1 + floorAdded / a.wallMs).toFixed(2)} of the x${ratio.toFixed(2)}`, '—', undefined);
+    }
+    const perAdded = (b.bytes - a.bytes) / (many - few);
+    row('synth', `${construct.name}: template bytes per added instance`, `${perAdded.toFixed(0)} B`,
+      ...(targets.bytesPerAdded === undefined ? target() : [`<= ${targets.bytesPerAdded} B`, perAdded <= targets.bytesPerAdded]));
+    row('synth', `${construct.name}: Lambda functions, ${few} vs ${many}`, `${a.functions} vs ${b.functions}`,
+      ...(targets.sameFunctions ? ['equal', a.functions === b.functions] : target()));
   }
-  const figure = (count) => ({ ...runs[count][0], wallMs: median(runs[count].map((r) => r.wallMs)) });
-  const a = figure(few);
-  const b = figure(many);
-  const { targets } = construct;
-  for (const [count, f] of [[few, a], [many, b]]) {
-    row('synth', `${count} ${construct.name}: synth (fresh process), template, Lambda functions (distinct code)`,
-      `${ms(f.wallMs)}, ${kb(f.bytes)}, ${f.functions} (${f.assets})`, '', undefined);
-  }
-  const ratio = b.wallMs / a.wallMs;
-  const target = () => ['—', undefined];
-  row('synth', `${construct.name}: synth time, ${many} vs ${few}`, `x${ratio.toFixed(2)}`,
-    ...(targets.synthRatio === undefined ? target() : [`<= x${targets.synthRatio}`, ratio <= targets.synthRatio]));
-  if (construct.floor) {
-    // What the same CloudFormation resources cost aws-cdk-lib alone, against this row's own base.
-    const floorAdded = median(runs.floor[many].map((r) => r.wallMs)) - median(runs.floor[few].map((r) => r.wallMs));
-    row('synth', `${construct.name}: of the time ${many - few} added instances take, aws-cdk-lib's own for their resources (bare CfnResources)`,
-      `+${ms(floorAdded)} of +${ms(b.wallMs - a.wallMs)}: x${(1 + floorAdded / a.wallMs).toFixed(2)} of the x${ratio.toFixed(2)}`, '—', undefined);
-  }
-  const perAdded = (b.bytes - a.bytes) / (many - few);
-  row('synth', `${construct.name}: template bytes per added instance`, `${perAdded.toFixed(0)} B`,
-    ...(targets.bytesPerAdded === undefined ? target() : [`<= ${targets.bytesPerAdded} B`, perAdded <= targets.bytesPerAdded]));
-  row('synth', `${construct.name}: Lambda functions, ${few} vs ${many}`, `${a.functions} vs ${b.functions}`,
-    ...(targets.sameFunctions ? ['equal', a.functions === b.functions] : target()));
 }
 
 // ------------------------------------------------------------ poll schedule
@@ -211,27 +219,33 @@ function simulateImports(durations, timeoutSeconds) {
   return JSON.parse(result.stdout);
 }
 
-const DEFAULT_TIMEOUT = 6 * 3600;
-const simulated = simulateImports(IMPORT_DURATIONS.map(([, seconds]) => seconds), DEFAULT_TIMEOUT);
-for (const [i, [label, seconds]] of IMPORT_DURATIONS.entries()) {
-  const { polls, delay, first, max } = simulated[i];
-  // Detection within a tenth of the wait (at least the first interval), never later than the longest interval.
-  const allowed = Math.min(max, Math.max(first, seconds * 0.1));
-  row('polling', `import of ${label}: polls, detection delay`, `${polls}, ${duration(delay)}`,
-    `delay <= ${duration(allowed)}; polls well under Step Functions' 25,000 history events (5 per poll)`,
-    delay <= allowed && polls * 5 < 25000);
+if (only('polling')) {
+  const DEFAULT_TIMEOUT = 6 * 3600;
+  const simulated = simulateImports(IMPORT_DURATIONS.map(([, seconds]) => seconds), DEFAULT_TIMEOUT);
+  for (const [i, [label, seconds]] of IMPORT_DURATIONS.entries()) {
+    const { polls, delay, first, max } = simulated[i];
+    // Detection within a tenth of the wait (at least the first interval), never later than the longest interval.
+    const allowed = Math.min(max, Math.max(first, seconds * 0.1));
+    row('polling', `import of ${label}: polls, detection delay`, `${polls}, ${duration(delay)}`,
+      `delay <= ${duration(allowed)}; polls well under Step Functions' 25,000 history events (5 per poll)`,
+      delay <= allowed && polls * 5 < 25000);
+  }
 }
 
 // ------------------------------------------------------------ package
 
-const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
-if (pack.status !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
-const [tarball] = JSON.parse(pack.stdout);
-const handlerSources = tarball.files.map((f) => f.path)
-  .filter((p) => p.startsWith('lib/handlers/') && !/(^lib\/handlers\/types|-function)\.(js|d\.ts)$/.test(p));
-row('package', `npm package (${tarball.entryCount} files${existsSync(join(root, 'lib', 'index.js')) ? '' : '; lib/ not compiled: run npx jsii first'})`,
-  `${kb(tarball.size)} packed, ${kb(tarball.unpackedSize)} unpacked`, '', undefined);
-row('package', 'unbundled handler sources in lib/handlers/', String(handlerSources.length), '0', handlerSources.length === 0);
+if (only('package')) {
+  const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+  if (pack.status !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
+  const [tarball] = JSON.parse(pack.stdout);
+  const handlerSources = tarball.files.map((f) => f.path)
+    // The types of the handlers' properties (lib/handlers/types, lib/handlers/<provider>/types) and the
+    // generated *-function constructs are the library's; anything else under lib/handlers/ is handler code.
+    .filter((p) => p.startsWith('lib/handlers/') && !/(^lib\/handlers\/([^/]+\/)?types|-function)\.(js|d\.ts)$/.test(p));
+  row('package', `npm package (${tarball.entryCount} files${existsSync(join(root, 'lib', 'index.js')) ? '' : '; lib/ not compiled: run npx jsii first'})`,
+    `${kb(tarball.size)} packed, ${kb(tarball.unpackedSize)} unpacked`, '', undefined);
+  row('package', 'unbundled handler sources in lib/handlers/', String(handlerSources.length), '0', handlerSources.length === 0);
+}
 
 // ------------------------------------------------------------ report
 
