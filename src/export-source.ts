@@ -151,12 +151,7 @@ function revisionOf(image: IVmImportImage): string | undefined {
   return parts.some((part) => Token.isUnresolved(part)) ? undefined : parts.join('/');
 }
 
-/** imageId exists only when the deployment waits for the image (it throws otherwise). */
+/** Whether the deployment waits for the image: then it has a wait condition. */
 function waitsForImage(image: VmImportImage): boolean {
-  try {
-    void image.imageId;
-    return true;
-  } catch {
-    return false;
-  }
+  return image.node.children.some((child) => child instanceof CfnWaitCondition);
 }

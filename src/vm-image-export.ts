@@ -14,8 +14,9 @@ import {
 import { ExportExecutionRole } from './private/export-execution-role';
 import { OWNER_TAG_KEY } from './private/handler-provider';
 import { EXPORT_PROVIDER_MAX_WAIT, VmImageExportProvider } from './private/image-export-provider';
+import { synthKey } from './private/synth-key';
 import {
-  MAX_POLL_INTERVAL, MAX_WAIT, MIN_POLL_INTERVAL, MIN_WAIT, validateWholeSeconds, waitConditionKey, waitConditionTimeout,
+  MAX_POLL_INTERVAL, MAX_WAIT, MIN_POLL_INTERVAL, MIN_WAIT, validateWholeSeconds, waitConditionTimeout,
 } from './private/wait-condition';
 import { IVmDiskDistribution } from './vm-disk-distribution';
 
@@ -208,7 +209,7 @@ export class VmImageExport extends Resource implements ITaggable {
       ...(exports ? { Exports: exports.map((exp) => renderTarget(exp, exp.region ?? Stack.of(this).region)) } : {}),
     };
     const waitKey = waitForCompletion
-      ? waitConditionKey(this, { ...exportSettings, revision: source.revision, timeout: timeout.toSeconds() })
+      ? synthKey(this, { ...exportSettings, revision: source.revision, timeout: timeout.toSeconds() })
       : undefined;
     const handle = waitKey ? new CfnWaitConditionHandle(this, `Signal${waitKey}`) : undefined;
     const waitLogicalId = `Wait${waitKey}`;

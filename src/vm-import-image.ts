@@ -13,6 +13,7 @@ import {
   DiskContainerProperties, LIBRARY_TAG_COUNT, MAX_PROVIDER_WAIT_SECONDS, VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, VM_IMPORT_IMAGE_RESOURCE_TYPE,
   VmImportImageAvailableProperties, VmImportImageProperties,
 } from './handlers/types';
+import { AfterWait } from './private/after-wait';
 import { grantReadDisk, grantUseKey, grantUseLicenseConfigurations } from './private/grants';
 import { VmImportProvider } from './private/import-provider';
 import { importServiceRole } from './private/service-roles';
@@ -373,6 +374,12 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     return new Import(scope, id);
   }
 
+  /**
+   * The ARN of the Image Builder image. With `waitForAvailable` (the default) whatever uses
+   * it in this stack follows the wait condition, so it waits until the image is AVAILABLE.
+   *
+   * @attribute
+   */
   public readonly imageArn: string;
   public readonly imageName: string;
   public readonly imageVersion: string;
@@ -400,8 +407,11 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
   public readonly encryptionKey?: kms.IKey;
 
   private readonly resource: CfnResource;
-  /** The read step after the wait condition (waitForAvailable). */
-  private readonly available?: CfnResource;
+  /** The wait condition the deployment waits on (waitForAvailable). */
+  private readonly wait?: CfnWaitCondition;
+  private readonly timeout: Duration;
+  /** The read step after the wait condition, made when `imageId` is first read. */
+  private available?: CfnResource;
   private readonly waitForAvailable: boolean;
   private removalPolicy: RemovalPolicy;
 
@@ -476,7 +486,7 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
 
     const provider = VmImportProvider.of(this);
     provider.claimImageVersion(this.imageName, this.imageVersion, this.node.path);
-    provider.grantForImage(this.imageArnPattern(), this.serviceRole,
+    provider.grantForImage(this.imageNamePattern(), this.serviceRole,
       configs.map((c) => c.snapshotId).filter((snapshotId): snapshotId is string => snapshotId !== undefined));
 
     // What the import is made from: the handler imports again when any of it changes.
@@ -501,7 +511,13 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     // the template says of the import. A tag change keeps them, and does not wait again.
     const waitKey = this.waitForAvailable ? synthKey(this, { ...importSettings, timeout: timeout.toSeconds() }) : undefined;
     const handle = waitKey ? new CfnWaitConditionHandle(this, `Signal${waitKey}`) : undefined;
-    const waitLogicalId = `Wait${waitKey}`;
+    const wait = handle ? new CfnWaitCondition(this, `Wait${waitKey}`, {
+      handle: handle.ref,
+      count: 1,
+      timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
+    }) : undefined;
+    this.wait = wait;
+    this.timeout = timeout;
 
     // Settings with the handler's default are left out (types.ts): what would be the
     // same in every import is said once, by the provider. So is the stack's ownership
@@ -512,9 +528,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
       WaitForAvailable: unlessDefault(String(this.waitForAvailable), DEFAULT_WAIT_FOR_AVAILABLE),
       TimeoutSeconds: unlessDefault(String(timeout.toSeconds()), String(DEFAULT_TIMEOUT_SECONDS)),
       RemovalPolicy: Lazy.string({ produce: () => unlessDefault(this.removalPolicy, DEFAULT_REMOVAL_POLICY) }),
-      ...(handle ? {
+      ...(handle && wait ? {
         SignalUrl: handle.ref,
-        WaitConditionLogicalId: Lazy.string({ produce: () => Stack.of(this).getLogicalId(this.node.findChild(waitLogicalId) as CfnWaitCondition) }),
+        WaitConditionLogicalId: wait.logicalId,
         PollIntervalSeconds: unlessDefault(String(pollInterval.toSeconds()), String(DEFAULT_POLL_INTERVAL_SECONDS)),
         MaxPollIntervalSeconds: unlessDefault(String(maxPollInterval.toSeconds()), String(DEFAULT_MAX_POLL_INTERVAL_SECONDS)),
       } : {}),
@@ -528,38 +544,49 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.resource.node.addDependency(policiesOf(this.serviceRole));
     this.importTaskId = Token.asString(this.resource.getAtt('ImportTaskId'));
 
-    if (handle) {
-      const wait = new CfnWaitCondition(this, waitLogicalId, {
-        handle: handle.ref,
-        count: 1,
-        timeout: String(Math.min(MAX_TIMEOUT.toSeconds(), timeout.toSeconds() + SIGNAL_MARGIN.toSeconds())),
-      });
+    const importedArn = Token.asString(this.resource.getAtt('ImageArn'));
+    if (wait) {
       // Starts counting once the import and its poller have started. (node.addDependency, not
       // CfnResource.addDependency, which newer aws-cdk-lib deprecates and warns about at every synth.)
       wait.node.addDependency(this.resource);
-      const available: VmImportImageAvailableProperties = {
-        ImageArn: Token.asString(this.resource.getAtt('ImageArn')),
-        // No ImportTaskId: the image names its task in a tag, for the rare step that needs it.
-        WaitCondition: wait.ref,
-        // The step waits at most MAX_PROVIDER_WAIT_SECONDS, which it assumes when this is left out.
-        TimeoutSeconds: timeout.toSeconds() >= MAX_PROVIDER_WAIT_SECONDS ? undefined : String(timeout.toSeconds()),
-      };
-      // The read step after the wait: imageArn and imageId come from it, so whatever uses them waits too.
-      this.available = customResource(this, 'Available', VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, provider.serviceToken, available);
+      // Whatever uses imageArn follows the wait condition too, with no resource of its own.
+      this.imageArn = Token.asString(new AfterWait(importedArn, wait));
+    } else {
+      this.imageArn = importedArn;
     }
-    this.imageArn = Token.asString((this.available ?? this.resource).getAtt('ImageArn'));
   }
 
   /**
    * The id of the AMI the image produced.
    *
-   * Not available with `waitForAvailable: false`: the AMI does not exist yet when the resource completes.
+   * Reading it adds a read step after the wait condition (`Custom::VmImportImageAvailable`),
+   * which reports the AMI once the image is AVAILABLE. Not available with
+   * `waitForAvailable: false`: the AMI does not exist yet when the resource completes.
    */
   public get imageId(): string {
-    if (!this.waitForAvailable) {
+    if (!this.wait) {
       throw new Error(`imageId of ${this.node.path} is not available with waitForAvailable: false, because the AMI does not exist when the resource completes; set waitForAvailable: true, or use imageArn`);
     }
-    return Token.asString(this.available!.getAtt('ImageId'));
+    return Token.asString(this.readStep().getAtt('ImageId'));
+  }
+
+  /**
+   * The read step after the wait (Custom::VmImportImageAvailable), which reports the AMI:
+   * made only for a stack that reads `imageId`, so an import used by its ARN alone
+   * (recipes, distributions) costs three resources, not four.
+   */
+  private readStep(): CfnResource {
+    if (this.available) return this.available;
+    const provider = VmImportProvider.of(this);
+    const properties: VmImportImageAvailableProperties = {
+      ImageArn: Token.asString(this.resource.getAtt('ImageArn')),
+      // No ImportTaskId: the image names its task in a tag, for the rare step that needs it.
+      WaitCondition: this.wait!.ref,
+      // The step waits at most MAX_PROVIDER_WAIT_SECONDS, which it assumes when this is left out.
+      TimeoutSeconds: this.timeout.toSeconds() >= MAX_PROVIDER_WAIT_SECONDS ? undefined : String(this.timeout.toSeconds()),
+    };
+    this.available = customResource(this, 'Available', VM_IMPORT_IMAGE_AVAILABLE_RESOURCE_TYPE, provider.serviceToken, properties);
+    return this.available;
   }
 
   /**
@@ -606,10 +633,9 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     return configs;
   }
 
-  private imageArnPattern(): string {
+  private imageNamePattern(): string {
     // Image Builder lowercases names in ARNs.
-    const name = Token.isUnresolved(this.imageName) ? '*' : `${this.imageName.toLowerCase().replace(/ /g, '-')}/*`;
-    return Stack.of(this).formatArn({ service: 'imagebuilder', resource: 'image', resourceName: name });
+    return Token.isUnresolved(this.imageName) ? '*' : `${this.imageName.toLowerCase().replace(/ /g, '-')}/*`;
   }
 }
 

@@ -41,8 +41,8 @@ describe('the stack that imports a VMDK and exports it as VHD to two Regions', (
   test('distributes the imported image, once it is AVAILABLE, with the distribution and its two exports', () => {
     const [, resource] = theOne(template, EXPORT_TYPE);
     expect(resource.Properties).toMatchObject({
-      // The import's read step: the export starts only once the import is AVAILABLE.
-      SourceImage: { 'Fn::GetAtt': [expect.stringMatching(/^WebAvailable/), 'ImageArn'] },
+      // The import's ARN through its wait condition: the export starts only once the import is AVAILABLE.
+      SourceImage: { 'Fn::Select': [0, [{ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageArn'] }, { Ref: expect.stringMatching(/^WebWait/) }]] },
       DistributionConfigurationArn: { 'Fn::GetAtt': [expect.stringMatching(/^VhdExports/), 'Arn'] },
       Exports: [
         { Region: 'us-east-1', Bucket: { Ref: expect.stringMatching(/^Exports/) }, Prefix: EXPORT_PREFIX, Format: 'VHD' },

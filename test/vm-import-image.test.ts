@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { App, CfnOutput, CfnParameter, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { App, CfnOutput, CfnParameter, Duration, NestedStack, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
@@ -167,15 +167,60 @@ describe('VmImportImage resource', () => {
     expect(a.imageVersion).toEqual('1.0.0');
   });
 
-  test('takes imageArn and imageId from the read step after the wait, and the task id from the import', () => {
+  test('imageArn follows the wait condition with no resource of its own; the task id comes from the import', () => {
     const stack = newStack();
     const img = image(stack, 'Web');
     const template = Template.fromStack(stack);
+    const [importResource] = Object.keys(template.findResources('Custom::VmImportImage'));
+    const [wait] = Object.keys(template.findResources('AWS::CloudFormation::WaitCondition'));
+    // Whatever uses imageArn names the wait condition too, so CloudFormation orders it after the wait.
+    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::Select': [0, [{ 'Fn::GetAtt': [importResource, 'ImageArn'] }, { Ref: wait }]] });
+    expect(stack.resolve(img.importTaskId)).toEqual({ 'Fn::GetAtt': [importResource, 'ImportTaskId'] });
+    // Three resources per import: the handle, the import and the wait condition; no read step.
+    template.resourceCountIs('AWS::CloudFormation::WaitConditionHandle', 1);
+    template.resourceCountIs('Custom::VmImportImageAvailable', 0);
+  });
+
+  test('reading imageId adds one read step after the wait, which reports the AMI', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web');
+    const first = stack.resolve(img.imageId);
+    expect(stack.resolve(img.imageId)).toEqual(first);
+    const template = Template.fromStack(stack);
     const [available] = Object.keys(template.findResources('Custom::VmImportImageAvailable'));
     const [importResource] = Object.keys(template.findResources('Custom::VmImportImage'));
-    expect(stack.resolve(img.imageArn)).toEqual({ 'Fn::GetAtt': [available, 'ImageArn'] });
-    expect(stack.resolve(img.imageId)).toEqual({ 'Fn::GetAtt': [available, 'ImageId'] });
-    expect(stack.resolve(img.importTaskId)).toEqual({ 'Fn::GetAtt': [importResource, 'ImportTaskId'] });
+    const [wait] = Object.keys(template.findResources('AWS::CloudFormation::WaitCondition'));
+    template.resourceCountIs('Custom::VmImportImageAvailable', 1);
+    expect(first).toEqual({ 'Fn::GetAtt': [available, 'ImageId'] });
+    expect(template.findResources('Custom::VmImportImageAvailable')[available].Properties).toMatchObject({
+      ImageArn: { 'Fn::GetAtt': [importResource, 'ImageArn'] },
+      WaitCondition: { Ref: wait },
+    });
+  });
+
+  test('another stack gets the plain image ARN, exported; a nested stack follows the wait condition too', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Importing', { env: { account: '123456789012', region: 'us-east-1' } });
+    const img = image(stack, 'Web');
+    const other = new Stack(app, 'Building', { env: { account: '123456789012', region: 'us-east-1' } });
+    new CfnOutput(other, 'Parent', { value: img.imageArn });
+    const nested = new NestedStack(stack, 'Recipes');
+    new CfnOutput(nested, 'Parent', { value: img.imageArn });
+
+    const importing = Template.fromStack(stack).toJSON();
+    const [importResource] = Object.keys(importing.Resources).filter((id) => importing.Resources[id].Type === 'Custom::VmImportImage');
+    const [wait] = Object.keys(importing.Resources).filter((id) => importing.Resources[id].Type === 'AWS::CloudFormation::WaitCondition');
+    // Fn::Select accepts Ref and Fn::GetAtt, not Fn::ImportValue: the other stack (deployed after this
+    // whole stack) imports the ARN alone, and the export is the import's attribute.
+    const exported = Object.values(importing.Outputs as Record<string, any>).filter((o) => o.Export);
+    expect(exported.map((o) => o.Value)).toEqual([{ 'Fn::GetAtt': [importResource, 'ImageArn'] }]);
+    expect(Template.fromStack(other).toJSON().Outputs.Parent.Value).toEqual({ 'Fn::ImportValue': expect.stringContaining('ImageArn') });
+    // The nested stack resource gets both as parameters, so it is created after the wait condition.
+    const [nestedResource] = Object.values(importing.Resources as Record<string, any>).filter((r) => r.Type === 'AWS::CloudFormation::Stack');
+    expect(Object.values(nestedResource.Properties.Parameters)).toEqual(expect.arrayContaining([
+      { 'Fn::GetAtt': [importResource, 'ImageArn'] }, { Ref: wait },
+    ]));
+    expect(Template.fromStack(nested).toJSON().Outputs.Parent.Value).toEqual({ 'Fn::Select': [0, [{ Ref: expect.any(String) }, { Ref: expect.any(String) }]] });
   });
 
   test('without waiting there is no wait condition and imageArn comes from the import itself', () => {
@@ -209,7 +254,7 @@ describe('VmImportImage resource', () => {
     // The wait condition waits 6 hours (and the poller's margin), once the import has started.
     expect(template.Resources[waitId]).toMatchObject({ Properties: { Handle: { Ref: handleId }, Count: 1, Timeout: '21900' }, DependsOn: [importId] });
     expect(template.Resources[availableId].Properties).toMatchObject({ WaitCondition: { Ref: waitId }, ImageArn: { 'Fn::GetAtt': [importId, 'ImageArn'] } });
-    // Everything built on the image reaches the wait condition through the read step.
+    // Everything built on the image reaches the wait condition: imageArn names it, imageId comes from the read step after it.
     const dependsOn = (id: string): Set<string> => {
       const found = new Set<string>();
       const walk = (node: unknown): void => {
@@ -267,7 +312,7 @@ describe('VmImportImage resource', () => {
       components: [{ componentArn: 'arn:aws:imagebuilder:us-east-1:aws:component/update-linux/x.x.x' }],
     });
     Template.fromStack(stack).hasResourceProperties('AWS::ImageBuilder::ImageRecipe', {
-      ParentImage: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebAvailable'), 'ImageArn'] },
+      ParentImage: { 'Fn::Select': [0, [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Web'), 'ImageArn'] }, { Ref: Match.stringLikeRegexp('^WebWait') }]] },
     });
   });
 
@@ -283,8 +328,9 @@ describe('VmImportImage resource', () => {
 
   test('the resources answer within an hour; the wait condition waits for the timeout and the poller\'s margin, 12 hours at most', () => {
     const stack = newStack();
-    image(stack, 'Short', { timeout: Duration.minutes(20) });
-    image(stack, 'Long', { timeout: Duration.hours(12) });
+    // Their AMI ids are read: each gets its read step.
+    new CfnOutput(stack, 'ShortAmi', { value: image(stack, 'Short', { timeout: Duration.minutes(20) }).imageId });
+    new CfnOutput(stack, 'LongAmi', { value: image(stack, 'Long', { timeout: Duration.hours(12) }).imageId });
     const template = Template.fromStack(stack);
     // No ServiceTimeout: CloudFormation's default is the hour (3600 s) the provider may take.
     template.hasResourceProperties('Custom::VmImportImage', { ImageName: Match.stringLikeRegexp('Short'), ServiceTimeout: Match.absent(), TimeoutSeconds: '1200' });

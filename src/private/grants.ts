@@ -3,8 +3,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { acknowledgeWildcardResource } from './nag';
 
-/** role -> (actions and conditions -> the one statement that grants them). */
-const mergedStatements = new WeakMap<iam.IRole, Map<string, iam.PolicyStatement>>();
+/** role -> (actions and conditions -> the one statement that grants them, and its resources). */
+const mergedStatements = new WeakMap<iam.IRole, Map<string, { statement: iam.PolicyStatement; resources: Set<string> }>>();
 
 /**
  * Allows `actions` on `resources`, in the one statement of this role that allows
@@ -16,16 +16,17 @@ export function grantMerged(role: iam.IRole, actions: string[], resources: strin
   let byGrant = mergedStatements.get(role);
   if (!byGrant) mergedStatements.set(role, byGrant = new Map());
   const key = JSON.stringify([actions, conditions ?? null]);
-  const statement = byGrant.get(key);
-  if (statement) {
-    // Resolved ARNs are compared as the template would show them (tokens by their expression).
-    const have = new Set(statement.resources);
-    statement.addResources(...resources.filter((r) => !have.has(r)));
+  const merged = byGrant.get(key);
+  if (merged) {
+    // The same ARN (a token by its string) is listed once.
+    const added = resources.filter((r) => !merged.resources.has(r));
+    added.forEach((r) => merged.resources.add(r));
+    if (added.length > 0) merged.statement.addResources(...added);
     return;
   }
-  const created = new iam.PolicyStatement({ actions, resources, conditions });
-  byGrant.set(key, created);
-  role.addToPrincipalPolicy(created);
+  const statement = new iam.PolicyStatement({ actions, resources, conditions });
+  byGrant.set(key, { statement, resources: new Set(resources) });
+  role.addToPrincipalPolicy(statement);
 }
 
 /** Grants read access to exactly one disk object. Works on any IRole. */

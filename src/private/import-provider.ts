@@ -4,7 +4,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { grantMerged } from './grants';
 import { OWNER_TAG_KEY, createProvider, functionRole, grantReadImageBuilderServiceLinkedRole, stackSingleton } from './handler-provider';
-import { acknowledgeWildcardResource } from './nag';
+import { acknowledgeFlattenedResource, acknowledgeWildcardResource, flattenedResource } from './nag';
 import { pollerName, pollerStateMachine } from './poller';
 import { IsCompleteFunction } from '../handlers/import-image/is-complete-function';
 import { OnEventFunction } from '../handlers/import-image/on-event-function';
@@ -12,6 +12,8 @@ import { POLLER_STATE_MACHINE_ARN_ENV } from '../handlers/types';
 
 /** The statement that allows ImportImage: on tasks and AMIs, and on the source snapshots the images name. */
 const IMPORT_IMAGE_ACTIONS = ['ec2:ImportImage'];
+/** Stands for an image name in the ARN pattern resolved once per stack (imagePattern). */
+const IMAGE_NAME_MARKER = 'cdk-vm-import-export-image-name';
 
 /** The longest a provider's waiter may run (aws-cdk-lib Provider totalTimeout). */
 export const PROVIDER_MAX_WAIT = Duration.hours(1);
@@ -46,6 +48,7 @@ export class VmImportProvider extends Construct {
 
   /** name/version -> the construct path that uses it (two imports of one stack cannot share both). */
   private readonly imageVersions = new Map<string, string>();
+  private imageArnPrefix?: { readonly arn: string; readonly finding: string };
 
   private constructor(scope: Stack, id: string) {
     super(scope, id);
@@ -132,8 +135,9 @@ export class VmImportProvider extends Construct {
     // An image that cannot be deleted names the recipes built on it. No resource-level permissions.
     grant(bothRoles, new iam.PolicyStatement({ actions: ['imagebuilder:ListImageRecipes'], resources: ['*'] }));
 
-    // Whether CloudFormation still waits (isComplete, the poller), and whether a stack rolls back (an update of a vanished image).
-    grant([this.isCompleteRole], new iam.PolicyStatement({ actions: ['cloudformation:DescribeStackResource'], resources: [stack.stackId] }));
+    // Whether CloudFormation still waits (isComplete, the poller), whether a wait condition will wait for a new
+    // import (both: create.ts waitConditionFollows), and whether a stack rolls back (an update of a vanished image).
+    grant(bothRoles, new iam.PolicyStatement({ actions: ['cloudformation:DescribeStackResource'], resources: [stack.stackId] }));
     grant([this.onEventRole], new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stack.stackId] }));
 
     // The poller: started for each import that waits through a wait condition, stopped when the import is deleted.
@@ -167,9 +171,12 @@ export class VmImportProvider extends Construct {
    * passing its service role, and importing the EBS snapshots it names. Both
    * handlers: a queued import starts in isComplete. Refuses a second image of the
    * stack with the same name and version.
+   *
+   * @param imageNamePattern `<name as in ARNs>/*`, or `*` for a name given as a token
    */
-  public grantForImage(imageArnPattern: string, serviceRole: iam.IRole, sourceSnapshotIds: string[] = []): void {
+  public grantForImage(imageNamePattern: string, serviceRole: iam.IRole, sourceSnapshotIds: string[] = []): void {
     const stack = Stack.of(this);
+    const { arn: imageArnPattern, finding } = this.imagePattern(imageNamePattern);
     for (const role of [this.onEventRole, this.isCompleteRole]) {
       // Each grant joins the one statement of its actions (grantMerged): a stack of
       // many images adds ARNs, not statements.
@@ -184,9 +191,23 @@ export class VmImportProvider extends Construct {
       grantMerged(role, ['imagebuilder:ImportVmImage', 'imagebuilder:TagResource', ...(role === this.onEventRole ? ['imagebuilder:UntagResource'] : [])],
         [imageArnPattern]);
       grantMerged(role, ['iam:PassRole'], [serviceRole.roleArn]);
-      acknowledgeWildcardResource(role, imageArnPattern,
+      acknowledgeFlattenedResource(role, finding,
         'Image Builder assigns the version and build number of the image (a name given as a token is matched with * as well)');
     }
+  }
+
+  /**
+   * The ARN pattern of the images of one name (`<name>/*`, or `*`), and cdk-nag's name
+   * for it: the partition and Region are resolved once per stack, not for each import
+   * (a stack of many imports would pay for it at every synth).
+   */
+  private imagePattern(namePattern: string): { arn: string; finding: string } {
+    const stack = Stack.of(this);
+    this.imageArnPrefix ??= (() => {
+      const arn = stack.formatArn({ service: 'imagebuilder', resource: 'image', resourceName: IMAGE_NAME_MARKER });
+      return { arn: arn.slice(0, arn.indexOf(IMAGE_NAME_MARKER)), finding: flattenedResource(this, arn).replace(IMAGE_NAME_MARKER, '') };
+    })();
+    return { arn: `${this.imageArnPrefix.arn}${namePattern}`, finding: `${this.imageArnPrefix.finding}${namePattern}` };
   }
 
   /** Two imports of one stack with the same name and version would collide in Image Builder. */

@@ -28,7 +28,17 @@ export function acknowledgeNag(scope: IConstruct, rule: string, reason: string):
  * reference and `<AWS::Partition>` for a pseudo parameter.
  */
 export function acknowledgeWildcardResource(scope: IConstruct, resource: string, reason: string): void {
-  acknowledgeNag(scope, `IAM5[Resource::${flattenReference(Stack.of(scope).resolve(resource))}]`, reason);
+  acknowledgeFlattenedResource(scope, flattenedResource(scope, resource), reason);
+}
+
+/** As acknowledgeWildcardResource, for a resource flattened already (flattenedResource). */
+export function acknowledgeFlattenedResource(scope: IConstruct, flattened: string, reason: string): void {
+  acknowledgeNag(scope, `IAM5[Resource::${flattened}]`, reason);
+}
+
+/** A resource as cdk-nag names it in a finding. */
+export function flattenedResource(scope: IConstruct, resource: string): string {
+  return flattenReference(Stack.of(scope).resolve(resource));
 }
 
 /** Acknowledges AwsSolutions-IAM5 for one wildcard action of a policy below `scope`. */

@@ -1,6 +1,4 @@
-import { createHash } from 'crypto';
-import { Duration, Stack, Token } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
+import { Duration, Token } from 'aws-cdk-lib';
 
 /** The longest wait: an AWS::CloudFormation::WaitCondition waits 43200 s at most. */
 export const MAX_WAIT = Duration.hours(12);
@@ -25,16 +23,6 @@ export function validateWholeSeconds(prop: string, value: Duration, min: Duratio
   if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
     throw new Error(`${prop} is ${value.toHumanString()}; it must be whole seconds from ${min.toHumanString()} to ${max.toHumanString()}: ${fix}`);
   }
-}
-
-/**
- * A short key of what the template says of a resource, for the logical ids of its
- * wait condition and handle: new settings get a new wait condition, which is the only
- * way to wait again (wait conditions cannot be updated). Values that are tokens count
- * by their CloudFormation expression.
- */
-export function waitConditionKey(scope: Construct, settings: object): string {
-  return createHash('sha256').update(JSON.stringify(Stack.of(scope).resolve(settings))).digest('hex').slice(0, 8).toUpperCase();
 }
 
 /** The wait condition's Timeout for a resource timeout: the margin above, within CloudFormation's limit. */

@@ -446,6 +446,54 @@ describe('every CloudFormation sequence ends clean (wait condition, poller, read
     expectClean({ images: [first.Data.ImageArn] });
   });
 
+  test('5b. a replacement the template cannot tell (a deploy-time value changed, the wait condition is the same and signalled): the resource itself waits for the new import, with no second poller; past its deadline it says to change imageVersion', async () => {
+    const original = waited('Wait1');
+    const first = await run(event('Create', original));
+    await runPoller(pollerOf(first.Data.ImportTaskId));
+    // The wait condition exists and got its signal: CloudFormation will not wait on it again.
+    fake.setStackResource(FAKE_STACK_ID, 'Wait1', { status: 'CREATE_COMPLETE', type: 'AWS::CloudFormation::WaitCondition' });
+    fake.setStack(FAKE_STACK_ID, 'UPDATE_IN_PROGRESS');
+    const executions = fake.executions.size;
+
+    // Same template values for the wait, another disk object behind a parameter.
+    const redeployed = waited('Wait1', { Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'from-a-parameter.vmdk' }] });
+    const update = await provider(event('Update', redeployed, { physicalResourceId: first.PhysicalResourceId, oldResourceProperties: original }));
+    expect(update.started).toMatchObject({ NewImport: true, Wait: 'import' });
+    // isComplete polled until the image was AVAILABLE: whatever uses imageArn follows this resource, so it waited too.
+    expect(update.polls.length).toBeGreaterThan(1);
+    const task = fake.task(update.response.Data.ImportTaskId);
+    expect(task.status).toBe('completed');
+    expect(update.response.Data).toMatchObject({ ImageId: task.imageId });
+    expect(fake.executions.size).toBe(executions);
+    expect(fake.callsOf('DescribeStackResource').map((c) => c.input.LogicalResourceId)).toContain('Wait1');
+
+    // An import that takes longer than the resource may wait fails with the fix.
+    fake.importPlan = { steps: 50 };
+    const again = waited('Wait1', { Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'slow.vmdk' }] });
+    const request = event('Update', again, { physicalResourceId: update.response.PhysicalResourceId, oldResourceProperties: redeployed });
+    const started = await onEvent(request);
+    expect(started.Wait).toBe('import');
+    const err = await failure(poll({ ...isCompleteEvent(request, started), Deadline: Date.now() - 1000 }));
+    expect(err.message).toMatch(/did not make .* AVAILABLE within 3300 seconds/);
+    expect(err.message).toContain('did not wait for this import again: a deploy-time value');
+    expect(err.message).toContain('Change imageVersion');
+    expect(fake.executions.size).toBe(executions);
+  });
+
+  test('5c. a replacing update whose new wait condition does not exist yet starts a poller and completes at once', async () => {
+    const original = waited('Wait1');
+    const first = await run(event('Create', original));
+    await runPoller(pollerOf(first.Data.ImportTaskId));
+    fake.setStackResource(FAKE_STACK_ID, 'Wait1', { status: 'CREATE_COMPLETE', type: 'AWS::CloudFormation::WaitCondition' });
+    fake.setStack(FAKE_STACK_ID, 'UPDATE_IN_PROGRESS');
+    const changed = waited('Wait2', { ImageVersion: '2.0.0' });
+    const update = await provider(event('Update', changed, { physicalResourceId: first.PhysicalResourceId, oldResourceProperties: original }));
+    expect(update.started).toMatchObject({ NewImport: true, Wait: 'none' });
+    expect(update.polls).toEqual([{ IsComplete: true }]);
+    await runPoller(pollerOf(update.response.Data.ImportTaskId));
+    expect(fake.signals.get('Wait2')).toEqual([expect.objectContaining({ Status: 'SUCCESS' })]);
+  });
+
   test('6. tag-only update of a finished import: no import, no wait; an image deleted outside CloudFormation fails the update, and its rollback succeeds', async () => {
     const importProps = waited('Wait1');
     const first = await run(event('Create', importProps));

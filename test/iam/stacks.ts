@@ -4,7 +4,7 @@
  * updates), the image version or configuration name (replacement), and finally a
  * construct that left the stack (its delete runs under a policy that no longer names it).
  */
-import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import {
@@ -32,8 +32,9 @@ export function importStack(stage: Stage): { stack: Stack; deployment: Deploymen
   const disks = new s3.Bucket(stack, 'Disks');
   const key = new kms.Key(stack, 'ImageKey');
   const dbRole = new VmImportExportServiceRole(stack, 'DbServiceRole', { roleName: DB_SERVICE_ROLE });
+  // Both AMI ids are outputs: reading imageId adds the read step (Custom::VmImportImageAvailable), whose calls the proof covers too.
   if (stage < 4) {
-    new VmImportImage(stack, 'Web', {
+    const web = new VmImportImage(stack, 'Web', {
       imageName: WEB_IMAGE,
       imageVersion: stage >= 3 ? '1.0.1' : '1.0.0',
       disks: WEB_DISKS.map((k) => DiskImage.fromBucket(disks, k)),
@@ -42,8 +43,9 @@ export function importStack(stage: Stage): { stack: Stack; deployment: Deploymen
       encryptionKey: key,
       tags: tags(stage),
     });
+    new CfnOutput(stack, 'WebAmi', { value: web.imageId });
   }
-  new VmImportImage(stack, 'Db', {
+  const db = new VmImportImage(stack, 'Db', {
     imageName: DB_IMAGE,
     // Replaced too at stage 3: its image was deleted outside CloudFormation (lifecycles.ts).
     imageVersion: stage >= 3 ? '1.0.1' : '1.0.0',
@@ -54,6 +56,7 @@ export function importStack(stage: Stage): { stack: Stack; deployment: Deploymen
     removalPolicy: RemovalPolicy.SNAPSHOT,
     tags: tags(stage),
   });
+  new CfnOutput(stack, 'DbAmi', { value: db.imageId });
   return { stack, deployment: Deployment.of(stack) };
 }
 

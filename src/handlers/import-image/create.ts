@@ -9,11 +9,14 @@ import {
 } from './common';
 import { findImports, resourceTags } from './lookup';
 import { pollerInput, startPoller } from './poller';
+import { describeStackResource } from './stack';
 import { validateProperties } from './validate';
 
 /** The request fields a new import is derived from (a Create, or an Update that replaces). */
 export interface ImportRequest extends RequestIdentity {
+  readonly RequestType?: string;
   readonly ResourceProperties: VmImportImageProperties;
+  readonly OldResourceProperties?: Partial<VmImportImageProperties>;
 }
 
 /**
@@ -86,7 +89,8 @@ export async function finishStart(request: ImportRequest, importTaskId: string, 
   const ids: ImportIds = { imageArn, importTaskId, propertiesHash: propertiesHash(props) };
   console.log(`started VM import ${importTaskId} for Image Builder image ${imageArn}`);
   const wait = parseBoolean(props.WaitForAvailable, true);
-  if (wait && props.SignalUrl) {
+  const followed = wait && props.SignalUrl !== undefined && await waitConditionFollows(request, deps);
+  if (followed) {
     try {
       await startPoller(pollerInput(request, ids, props, startedAt), deps);
     } catch (err) {
@@ -103,8 +107,33 @@ export async function finishStart(request: ImportRequest, importTaskId: string, 
     StartedAt: startedAt,
     // The wait condition waits for long imports; without one the resource waits, as long as it may.
     Deadline: startedAt + Math.min(timeoutSeconds(props), MAX_PROVIDER_WAIT_SECONDS) * 1000,
-    Wait: wait && !props.SignalUrl ? 'import' : 'none',
+    Wait: wait && !followed ? 'import' : 'none',
   };
+}
+
+/**
+ * Whether a wait condition will wait for this new import: the one the properties
+ * name must not exist yet (CloudFormation creates it after this resource), or be
+ * waiting. A
+ * Create always gets a new one. An Update gets one when its import settings
+ * changed in the template (their key names a new wait condition); not when only a
+ * deploy-time value changed (a parameter, a replaced bucket or role), nor on a
+ * rollback to the original settings: that wait condition has completed, and
+ * wait conditions cannot be updated, so the resource itself waits, and everything
+ * that uses imageArn waits with it. When CloudFormation cannot be asked (or does
+ * not know the stack), the signal URL decides (a new handle comes with a new wait condition).
+ */
+async function waitConditionFollows(request: ImportRequest, deps: ImportImageDeps): Promise<boolean> {
+  if (request.RequestType !== 'Update') return true;
+  const props = request.ResourceProperties;
+  if (!props.WaitConditionLogicalId) return props.SignalUrl !== request.OldResourceProperties?.SignalUrl;
+  const found = await describeStackResource(request.StackId, props.WaitConditionLogicalId, deps);
+  // Not created yet (CloudFormation creates it after this resource), or waiting now.
+  if (found === 'missing') return true;
+  if (found === 'unknown' || found === 'stack-gone') return props.SignalUrl !== request.OldResourceProperties?.SignalUrl;
+  if (found.ResourceStatus === 'CREATE_IN_PROGRESS') return true;
+  console.log(`wait condition ${props.WaitConditionLogicalId} is ${found.ResourceStatus} already: it does not wait for this new import, so the resource waits for it`);
+  return false;
 }
 
 /** EC2 ImportImage, retried only while the service role is not visible yet. */

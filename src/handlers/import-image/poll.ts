@@ -56,6 +56,11 @@ function throwIfPastDeadline(
   throw new Error(truncate(
     `VM import ${ids.importTaskId} did not make ${ids.imageArn} AVAILABLE within ${Math.min(timeoutSeconds(event.ResourceProperties), MAX_PROVIDER_WAIT_SECONDS)} seconds ` +
     `(last seen: ${taskState}; ${imageState}). The import is cancelled by the rollback. ` +
-    'If the disk needs longer, raise `timeout` (up to 12 hours: the deployment then waits through a wait condition).',
+    (event.ResourceProperties.SignalUrl
+      // A wait condition exists, but had completed before this import started (create.ts: waitConditionFollows).
+      ? 'The stack\'s wait condition did not wait for this import again: a deploy-time value (a parameter, or a resource replaced ' +
+        'under the same logical id) changed what is imported. Change imageVersion (or another literal import setting) so that the ' +
+        'stack gets a new wait condition, and deploy again'
+      : 'If the disk needs longer, raise `timeout` (up to 12 hours: the deployment then waits through a wait condition).'),
   ));
 }

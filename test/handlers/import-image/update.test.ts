@@ -1,4 +1,4 @@
-import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeStackResourceCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
 import {
   CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, ImageStatus, ImagebuilderClient, ImportVmImageCommand,
@@ -314,6 +314,47 @@ describe('update in place never waits for an import that finished', () => {
     await updateImport(updateEvent(old, waitProps({ Tags: { a: '2' } }), physicalIdFor(old)), testDeps());
 
     expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+});
+
+describe('a replacing update waits through a wait condition only when one will wait', () => {
+  const WAIT = 'ImportedVmWaitABCDEF12';
+  const waitIs = (status: string | Error) => {
+    const command = cloudformation.on(DescribeStackResourceCommand, { LogicalResourceId: WAIT });
+    if (status instanceof Error) command.rejects(status);
+    else command.resolves({ StackResourceDetail: { LogicalResourceId: WAIT, ResourceType: 'AWS::CloudFormation::WaitCondition', ResourceStatus: status, LastUpdatedTimestamp: new Date(NOW) } });
+  };
+  const replacing = (newSignal: boolean) => {
+    const old = waitProps({ WaitConditionLogicalId: WAIT });
+    const changed = waitProps({
+      WaitConditionLogicalId: WAIT,
+      Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'other.vmdk' }],
+      ...(newSignal ? { SignalUrl: `${SIGNAL_URL}&new` } : {}),
+    });
+    return updateEvent(old, changed, physicalIdFor(old));
+  };
+
+  test('its wait condition completed before (a deploy-time value changed what is imported): the resource waits, no poller', async () => {
+    waitIs('CREATE_COMPLETE');
+    const result = await onEvent(replacing(false), testDeps()) as any;
+    expect(result).toMatchObject({ NewImport: true, Wait: 'import' });
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(cloudformation).toHaveReceivedCommandWith(DescribeStackResourceCommand, { StackName: STACK_ID, LogicalResourceId: WAIT });
+  });
+
+  test('its wait condition does not exist yet (CloudFormation creates it after this resource): a poller, complete at once', async () => {
+    waitIs(awsError('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK_ID}`));
+    const result = await onEvent(replacing(true), testDeps()) as any;
+    expect(result).toMatchObject({ NewImport: true, Wait: 'none' });
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+  });
+
+  test('CloudFormation cannot be asked: an unchanged signal URL means the resource waits, a new handle means a new wait condition', async () => {
+    waitIs(awsError('AccessDenied', 'not authorized to perform cloudformation:DescribeStackResource', 403));
+    expect(await onEvent(replacing(false), testDeps())).toMatchObject({ Wait: 'import' });
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(await onEvent(replacing(true), testDeps())).toMatchObject({ Wait: 'none' });
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
   });
 });
 
