@@ -544,15 +544,14 @@ export class VmImportImage extends VmImportImageBase implements ITaggable {
     this.resource.node.addDependency(policiesOf(this.serviceRole));
     this.importTaskId = Token.asString(this.resource.getAtt('ImportTaskId'));
 
-    const importedArn = Token.asString(this.resource.getAtt('ImageArn'));
     if (wait) {
       // Starts counting once the import and its poller have started. (node.addDependency, not
       // CfnResource.addDependency, which newer aws-cdk-lib deprecates and warns about at every synth.)
       wait.node.addDependency(this.resource);
       // Whatever uses imageArn follows the wait condition too, with no resource of its own.
-      this.imageArn = Token.asString(new AfterWait(importedArn, wait));
+      this.imageArn = Token.asString(new AfterWait(this.resource, 'ImageArn', wait));
     } else {
-      this.imageArn = importedArn;
+      this.imageArn = Token.asString(this.resource.getAtt('ImageArn'));
     }
   }
 

@@ -181,6 +181,17 @@ describe('VmImportImage resource', () => {
     template.resourceCountIs('Custom::VmImportImageAvailable', 0);
   });
 
+  test('stack.exportValue takes imageArn as any attribute; the export follows the wait condition', () => {
+    const stack = newStack();
+    const img = image(stack, 'Web');
+    const imported = stack.exportValue(img.imageArn);
+    expect(stack.resolve(imported)).toEqual({ 'Fn::ImportValue': expect.stringContaining('ImageArn') });
+    const template = Template.fromStack(stack).toJSON();
+    const [wait] = Object.keys(template.Resources).filter((id) => template.Resources[id].Type === 'AWS::CloudFormation::WaitCondition');
+    const [output] = Object.values(template.Outputs as Record<string, any>);
+    expect(output.Value).toEqual({ 'Fn::Select': [0, [{ 'Fn::GetAtt': [expect.stringMatching(/^Web/), 'ImageArn'] }, { Ref: wait }]] });
+  });
+
   test('reading imageId adds one read step after the wait, which reports the AMI', () => {
     const stack = newStack();
     const img = image(stack, 'Web');

@@ -1,32 +1,34 @@
-import { CfnWaitCondition, Fn, IResolvable, IResolveContext, Stack, Token } from 'aws-cdk-lib';
+import { CfnResource, CfnWaitCondition, IResolveContext, Reference, Stack } from 'aws-cdk-lib';
 
 /**
- * A value of a resource that its users may read only once a wait condition has
- * completed: `{"Fn::Select": [0, [value, {"Ref": wait}]]}`, which names the wait
- * condition (so CloudFormation orders every user after it) and yields the value.
- * It takes no resource of its own, where a read step after the wait would.
+ * An attribute of a resource that its users may read only once a wait condition
+ * has completed: `{"Fn::Select": [0, [<attribute>, {"Ref": <wait condition>}]]}`,
+ * which names the wait condition (so CloudFormation orders every user after it)
+ * and yields the attribute. It takes no resource of its own, where a read step
+ * after the wait would.
  *
  * Only in the stack that deploys the wait condition (and its nested stacks): a
  * stack of its own deploys after the whole producing stack anyway, and gets the
- * plain value, exported as aws-cdk-lib exports any attribute. (Fn::Select's list
- * accepts Ref and Fn::GetAtt, not Fn::ImportValue, so the wait condition must not
- * be exported with it.)
+ * plain attribute, exported as aws-cdk-lib exports any attribute. (Fn::Select's
+ * list accepts Ref and Fn::GetAtt, not Fn::ImportValue, so the wait condition must
+ * not be exported with it.) A Reference to the resource, so that
+ * `stack.exportValue()` takes it as it takes any attribute.
  *
  * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-select.html
  */
-export class AfterWait implements IResolvable {
-  public readonly creationStack: string[] = [];
+export class AfterWait extends Reference {
+  /** The attribute itself, without the wait (what synth keys hash: see synth-key.ts). */
+  public readonly attribute: string;
 
-  constructor(private readonly value: string, private readonly wait: CfnWaitCondition) {}
+  constructor(resource: CfnResource, attributeName: string, private readonly wait: CfnWaitCondition) {
+    super(resource.getAtt(attributeName), resource, attributeName);
+    this.attribute = resource.getAtt(attributeName).toString();
+  }
 
   public resolve(context: IResolveContext): unknown {
     return deployedWith(Stack.of(context.scope)) === deployedWith(this.wait.stack)
-      ? Fn.select(0, [this.value, this.wait.ref])
-      : this.value;
-  }
-
-  public toString(): string {
-    return Token.asString(this);
+      ? { 'Fn::Select': [0, [this.attribute, this.wait.ref]] }
+      : this.attribute;
   }
 }
 

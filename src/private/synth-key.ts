@@ -1,6 +1,7 @@
 import { createHash } from 'crypto';
-import { Stack, Token } from 'aws-cdk-lib';
+import { Stack, Token, Tokenization } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { AfterWait } from './after-wait';
 
 /**
  * A short key of what the template says of a resource, for the logical ids of its
@@ -26,10 +27,13 @@ const resolvedTokens = new WeakMap<Stack, Map<string, unknown>>();
 function resolveTokens(stack: Stack, value: unknown, resolved: Map<string, unknown>): unknown {
   if (typeof value === 'string') {
     if (!Token.isUnresolved(value)) return value;
-    if (!resolved.has(value)) resolved.set(value, stack.resolve(value));
+    if (!resolved.has(value)) resolved.set(value, stack.resolve(withoutWaits(value)));
     return resolved.get(value);
   }
-  if (Array.isArray(value)) return value.map((item) => resolveTokens(stack, item, resolved));
+  // A list token (a list parameter, Fn::Split) is one encoded element: resolve it whole.
+  if (Array.isArray(value) && Token.isUnresolved(value)) return stack.resolve(value);
+  // resolve() drops undefined elements, as it drops undefined keys.
+  if (Array.isArray(value)) return value.filter((item) => item !== undefined).map((item) => resolveTokens(stack, item, resolved));
   if (value === null || typeof value !== 'object') return Token.isUnresolved(value) ? stack.resolve(value) : value;
   if (Token.isUnresolved(value)) return stack.resolve(value);
   const out: Record<string, unknown> = {};
@@ -37,4 +41,14 @@ function resolveTokens(stack: Stack, value: unknown, resolved: Map<string, unkno
     if (item !== undefined) out[key] = resolveTokens(stack, item, resolved);
   }
   return out;
+}
+
+/**
+ * An image ARN that follows its wait condition counts as the ARN alone: the key of
+ * what uses it (an export's wait condition) follows the image, not the image's wait.
+ */
+function withoutWaits(value: string): string {
+  const fragments = Tokenization.reverseString(value);
+  const token = fragments.length === 1 ? fragments.firstToken : undefined;
+  return token instanceof AfterWait ? token.attribute : value;
 }

@@ -191,6 +191,19 @@ async function runPoller(execution: FakeExecution, options: { finish?: boolean; 
   throw new Error(`the poller was not done after ${states.length} polls: ${JSON.stringify(states.map((s) => ({ Polls: s.Polls, Next: s.Next })))}`);
 }
 
+/**
+ * An import created with wait condition Wait1, whose poller signalled it; then a stack
+ * update begins. The wait condition exists and got its signal: CloudFormation will not wait on it again.
+ */
+async function createdAndSignalled() {
+  const original = waited('Wait1');
+  const first = await run(event('Create', original));
+  await runPoller(pollerOf(first.Data.ImportTaskId));
+  fake.setStackResource(FAKE_STACK_ID, 'Wait1', { status: 'CREATE_COMPLETE', type: 'AWS::CloudFormation::WaitCondition' });
+  fake.setStack(FAKE_STACK_ID, 'UPDATE_IN_PROGRESS');
+  return { original, first };
+}
+
 /** The Available read step (Custom::VmImportImageAvailable) through the framework. */
 function availableEvent(type: 'Create' | 'Delete', imageArn: string, importTaskId: string, physicalResourceId?: string) {
   return cfnEvent(type, {
@@ -447,12 +460,7 @@ describe('every CloudFormation sequence ends clean (wait condition, poller, read
   });
 
   test('5b. a replacement the template cannot tell (a deploy-time value changed, the wait condition is the same and signalled): the resource itself waits for the new import, with no second poller; past its deadline it says to change imageVersion', async () => {
-    const original = waited('Wait1');
-    const first = await run(event('Create', original));
-    await runPoller(pollerOf(first.Data.ImportTaskId));
-    // The wait condition exists and got its signal: CloudFormation will not wait on it again.
-    fake.setStackResource(FAKE_STACK_ID, 'Wait1', { status: 'CREATE_COMPLETE', type: 'AWS::CloudFormation::WaitCondition' });
-    fake.setStack(FAKE_STACK_ID, 'UPDATE_IN_PROGRESS');
+    const { original, first } = await createdAndSignalled();
     const executions = fake.executions.size;
 
     // Same template values for the wait, another disk object behind a parameter.
@@ -481,11 +489,7 @@ describe('every CloudFormation sequence ends clean (wait condition, poller, read
   });
 
   test('5c. a replacing update whose new wait condition does not exist yet starts a poller and completes at once', async () => {
-    const original = waited('Wait1');
-    const first = await run(event('Create', original));
-    await runPoller(pollerOf(first.Data.ImportTaskId));
-    fake.setStackResource(FAKE_STACK_ID, 'Wait1', { status: 'CREATE_COMPLETE', type: 'AWS::CloudFormation::WaitCondition' });
-    fake.setStack(FAKE_STACK_ID, 'UPDATE_IN_PROGRESS');
+    const { original, first } = await createdAndSignalled();
     const changed = waited('Wait2', { ImageVersion: '2.0.0' });
     const update = await provider(event('Update', changed, { physicalResourceId: first.PhysicalResourceId, oldResourceProperties: original }));
     expect(update.started).toMatchObject({ NewImport: true, Wait: 'none' });

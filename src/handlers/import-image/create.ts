@@ -9,7 +9,7 @@ import {
 } from './common';
 import { findImports, resourceTags } from './lookup';
 import { pollerInput, startPoller } from './poller';
-import { describeStackResource } from './stack';
+import { describeStackResource, rollingBack } from './stack';
 import { validateProperties } from './validate';
 
 /** The request fields a new import is derived from (a Create, or an Update that replaces). */
@@ -114,27 +114,36 @@ export async function finishStart(request: ImportRequest, importTaskId: string, 
 /**
  * Whether a wait condition will wait for this new import: the one the properties
  * name must not exist yet (CloudFormation creates it after this resource), or be
- * waiting. A
- * Create always gets a new one. An Update gets one when its import settings
- * changed in the template (their key names a new wait condition); not when only a
- * deploy-time value changed (a parameter, a replaced bucket or role), nor on a
- * rollback to the original settings: that wait condition has completed, and
- * wait conditions cannot be updated, so the resource itself waits, and everything
- * that uses imageArn waits with it. When CloudFormation cannot be asked (or does
- * not know the stack), the signal URL decides (a new handle comes with a new wait condition).
+ * waiting. A Create always gets a new one. An Update gets one when its import
+ * settings changed in the template (their key names a new wait condition); not
+ * when only a deploy-time value changed (a parameter, a replaced bucket or role),
+ * nor on a rollback to the original settings: that wait condition has completed,
+ * and wait conditions cannot be updated, so the resource itself waits, and
+ * everything that uses imageArn waits with it. When CloudFormation cannot be
+ * asked (throttled through a few tries, no permission, or the stack unknown), a
+ * rollback waits in the resource, and otherwise the signal URL decides (a new
+ * handle comes with a new wait condition).
  */
 async function waitConditionFollows(request: ImportRequest, deps: ImportImageDeps): Promise<boolean> {
   if (request.RequestType !== 'Update') return true;
   const props = request.ResourceProperties;
-  if (!props.WaitConditionLogicalId) return props.SignalUrl !== request.OldResourceProperties?.SignalUrl;
-  const found = await describeStackResource(request.StackId, props.WaitConditionLogicalId, deps);
-  // Not created yet (CloudFormation creates it after this resource), or waiting now.
+  const fallback = async () => !(await rollingBack(request.StackId, deps)) && props.SignalUrl !== request.OldResourceProperties?.SignalUrl;
+  if (!props.WaitConditionLogicalId) return fallback();
+  let found = await describeStackResource(request.StackId, props.WaitConditionLogicalId, deps);
+  for (const delay of WAIT_CONDITION_LOOKUP_RETRY_MS) {
+    if (found !== 'unknown') break;
+    await deps.sleep(delay);
+    found = await describeStackResource(request.StackId, props.WaitConditionLogicalId, deps);
+  }
   if (found === 'missing') return true;
-  if (found === 'unknown' || found === 'stack-gone') return props.SignalUrl !== request.OldResourceProperties?.SignalUrl;
+  if (found === 'unknown' || found === 'stack-gone') return fallback();
   if (found.ResourceStatus === 'CREATE_IN_PROGRESS') return true;
   console.log(`wait condition ${props.WaitConditionLogicalId} is ${found.ResourceStatus} already: it does not wait for this new import, so the resource waits for it`);
   return false;
 }
+
+/** Waits before asking CloudFormation about a wait condition again (throttling). */
+const WAIT_CONDITION_LOOKUP_RETRY_MS = [1_000, 2_000];
 
 /** EC2 ImportImage, retried only while the service role is not visible yet. */
 export async function startImportTask(request: ImportRequest, deps: ImportImageDeps): Promise<string> {

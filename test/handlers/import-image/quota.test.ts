@@ -1,11 +1,12 @@
 import { DescribeStackResourceCommand } from '@aws-sdk/client-cloudformation';
 import { CancelImportTaskCommand, DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
-import { GetImageCommand, ImagebuilderClient, ImportVmImageCommand } from '@aws-sdk/client-imagebuilder';
+import { GetImageCommand, ImagebuilderClient, ImportVmImageCommand, ListImageBuildVersionsCommand } from '@aws-sdk/client-imagebuilder';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  afterOnEvent, AMI, awsError, createEvent, failureOf, IMAGE_ARN, mockStackServices, NOW, physicalIdFor, props, TASK_ID, testDeps, waitProps,
+  afterOnEvent, AMI, awsError, createEvent, failureOf, IMAGE_ARN, mockStackServices, NOW, physicalIdFor, props, TASK_ID, testDeps, updateEvent,
+  WAIT_CONDITION_LOGICAL_ID, waitProps,
 } from './fixtures';
 import { OnEventResponse, propertiesHash } from '../../../src/handlers/import-image/common';
 import { isComplete } from '../../../src/handlers/import-image/is-complete';
@@ -124,6 +125,32 @@ describe('an import that waits for the account import quota', () => {
     // Client tokens make the second start return the same task and image.
     const tokens = imagebuilder.commandCalls(ImportVmImageCommand).map((call) => call.args[0].input.clientToken);
     expect(new Set(tokens).size).toBe(1);
+  });
+
+  test('a queued replacing update whose wait condition completed before waits in the resource once started, with no poller', async () => {
+    const old = waitProps({ TimeoutSeconds: '1800' });
+    const changed = waitProps({ TimeoutSeconds: '1800', Disks: [{ Format: 'VMDK', S3Bucket: 'vm-disks', S3Key: 'from-a-parameter.vmdk' }] });
+    const event = updateEvent(old, changed, physicalIdFor(old));
+    // No live import of the new settings (it is not a rollback).
+    imagebuilder.on(ListImageBuildVersionsCommand).resolves({ imageSummaryList: [] });
+    cloudformation.on(DescribeStackResourceCommand, { LogicalResourceId: WAIT_CONDITION_LOGICAL_ID }).resolves({
+      StackResourceDetail: {
+        LogicalResourceId: WAIT_CONDITION_LOGICAL_ID, ResourceType: 'AWS::CloudFormation::WaitCondition', ResourceStatus: 'CREATE_COMPLETE', LastUpdatedTimestamp: new Date(NOW),
+      },
+    });
+    const response = await onEvent(event, testDeps()) as OnEventResponse;
+    expect(response).toMatchObject({ Wait: 'queue' });
+    const next = afterOnEvent(event, response);
+
+    ec2.on(ImportImageCommand).resolves({ ImportTaskId: TASK_ID });
+    await expect(isComplete(next, testDeps(NOW + 15_000))).resolves.toEqual({ IsComplete: false });
+    imagebuilder.on(GetImageCommand).resolves({
+      image: { arn: IMAGE_ARN, state: { status: 'AVAILABLE' }, outputResources: { amis: [{ region: 'us-east-1', image: AMI }] } },
+    });
+    await expect(isComplete(next, testDeps(NOW + 30_000))).resolves.toMatchObject({
+      IsComplete: true, PhysicalResourceId: physicalIdFor(changed), Data: { ImageId: AMI },
+    });
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
   });
 
   test('fails past the deadline with a message that names the quota and how to raise it', async () => {

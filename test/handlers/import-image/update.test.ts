@@ -1,4 +1,4 @@
-import { DescribeStackResourceCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeStackResourceCommand, DescribeStacksCommand, ResourceStatus } from '@aws-sdk/client-cloudformation';
 import { DescribeImportImageTasksCommand, EC2Client, ImportImageCommand } from '@aws-sdk/client-ec2';
 import {
   CancelImageCreationCommand, DeleteImageCommand, GetImageCommand, ImageStatus, ImagebuilderClient, ImportVmImageCommand,
@@ -9,7 +9,8 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import {
-  afterOnEvent, AMI, awsError, failureOf, IMAGE_ARN, imageTags, LEGACY_PHYSICAL_ID, mockStackServices, NOW, PHYSICAL_ID, physicalIdFor, props,
+  afterOnEvent, AMI, awsError, createEvent, failureOf, IMAGE_ARN, imageTags, LEGACY_PHYSICAL_ID, mockStackServices, NOW, PHYSICAL_ID,
+  physicalIdFor, props,
   SIGNAL_URL, STACK_ID, TASK_ID, testDeps, updateEvent, waitProps,
 } from './fixtures';
 import { propertiesHash } from '../../../src/handlers/import-image/common';
@@ -319,11 +320,19 @@ describe('update in place never waits for an import that finished', () => {
 
 describe('a replacing update waits through a wait condition only when one will wait', () => {
   const WAIT = 'ImportedVmWaitABCDEF12';
-  const waitIs = (status: string | Error) => {
-    const command = cloudformation.on(DescribeStackResourceCommand, { LogicalResourceId: WAIT });
-    if (status instanceof Error) command.rejects(status);
-    else command.resolves({ StackResourceDetail: { LogicalResourceId: WAIT, ResourceType: 'AWS::CloudFormation::WaitCondition', ResourceStatus: status, LastUpdatedTimestamp: new Date(NOW) } });
+  const waitIs = (...answers: Array<ResourceStatus | Error>) => {
+    let command: any = cloudformation.on(DescribeStackResourceCommand, { LogicalResourceId: WAIT });
+    for (const answer of answers) {
+      command = answer instanceof Error ? command.rejectsOnce(answer) : command.resolvesOnce({
+        StackResourceDetail: { LogicalResourceId: WAIT, ResourceType: 'AWS::CloudFormation::WaitCondition', ResourceStatus: answer, LastUpdatedTimestamp: new Date(NOW) },
+      });
+    }
   };
+  const stackIs = (status: string) => cloudformation.on(DescribeStacksCommand).resolves({
+    Stacks: [{ StackId: STACK_ID, StackName: 'my-stack', StackStatus: status as any, CreationTime: new Date(NOW) }],
+  });
+  const notYet = () => awsError('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK_ID}`);
+  /** A replacing update: other disks; the same signal URL (a deploy-time change), or a new one (a new handle). */
   const replacing = (newSignal: boolean) => {
     const old = waitProps({ WaitConditionLogicalId: WAIT });
     const changed = waitProps({
@@ -335,25 +344,52 @@ describe('a replacing update waits through a wait condition only when one will w
   };
 
   test('its wait condition completed before (a deploy-time value changed what is imported): the resource waits, no poller', async () => {
-    waitIs('CREATE_COMPLETE');
-    const result = await onEvent(replacing(false), testDeps()) as any;
+    // A new signal URL too: CloudFormation's answer decides, not the URL.
+    waitIs(ResourceStatus.CREATE_COMPLETE);
+    const result = await onEvent(replacing(true), testDeps()) as any;
     expect(result).toMatchObject({ NewImport: true, Wait: 'import' });
     expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
     expect(cloudformation).toHaveReceivedCommandWith(DescribeStackResourceCommand, { StackName: STACK_ID, LogicalResourceId: WAIT });
   });
 
-  test('its wait condition does not exist yet (CloudFormation creates it after this resource): a poller, complete at once', async () => {
-    waitIs(awsError('ValidationError', `Resource ${WAIT} does not exist for stack ${STACK_ID}`));
-    const result = await onEvent(replacing(true), testDeps()) as any;
+  test.each([
+    ['does not exist yet (CloudFormation creates it after this resource)', notYet()],
+    ['is waiting', ResourceStatus.CREATE_IN_PROGRESS],
+  ])('its wait condition %s: a poller, complete at once', async (_what, answer) => {
+    // The same signal URL: CloudFormation's answer decides, not the URL.
+    waitIs(answer);
+    const result = await onEvent(replacing(false), testDeps()) as any;
     expect(result).toMatchObject({ NewImport: true, Wait: 'none' });
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
   });
 
+  test('throttled, CloudFormation is asked again', async () => {
+    waitIs(awsError('Throttling', 'Rate exceeded'), ResourceStatus.CREATE_COMPLETE);
+    const deps = testDeps();
+    expect(await onEvent(replacing(true), deps)).toMatchObject({ Wait: 'import' });
+    expect(cloudformation).toHaveReceivedCommandTimes(DescribeStackResourceCommand, 2);
+  });
+
   test('CloudFormation cannot be asked: an unchanged signal URL means the resource waits, a new handle means a new wait condition', async () => {
-    waitIs(awsError('AccessDenied', 'not authorized to perform cloudformation:DescribeStackResource', 403));
+    const denied = () => awsError('AccessDenied', 'not authorized to perform cloudformation:DescribeStackResource', 403);
+    waitIs(denied(), denied(), denied(), denied(), denied(), denied());
     expect(await onEvent(replacing(false), testDeps())).toMatchObject({ Wait: 'import' });
     expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
     expect(await onEvent(replacing(true), testDeps())).toMatchObject({ Wait: 'none' });
+    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+  });
+
+  test('CloudFormation cannot be asked during a rollback: the original wait condition completed long ago, so the resource waits', async () => {
+    const denied = () => awsError('AccessDenied', 'not authorized to perform cloudformation:DescribeStackResource', 403);
+    waitIs(denied(), denied(), denied());
+    stackIs('UPDATE_ROLLBACK_IN_PROGRESS');
+    expect(await onEvent(replacing(true), testDeps())).toMatchObject({ Wait: 'import' });
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  test('a Create never asks: its wait condition is always new', async () => {
+    await onEvent(createEvent(waitProps({ WaitConditionLogicalId: WAIT })), testDeps());
+    expect(cloudformation).not.toHaveReceivedCommand(DescribeStackResourceCommand);
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
   });
 });
