@@ -14,6 +14,9 @@ import { CfnResource, CfnWaitCondition, IResolveContext, Reference, Stack } from
  * not be exported with it.) A Reference to the resource, so that
  * `stack.exportValue()` takes it as it takes any attribute.
  *
+ * Unverified: what Ref of a WaitCondition returns. Any value does (it is never
+ * selected); Fn::Select only refuses null entries, and a Ref is never null.
+ *
  * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-select.html
  */
 export class AfterWait extends Reference {
