@@ -48,11 +48,13 @@ test('alpha\'s ImageRecipe, Image and ImagePipeline build on a VmImportImage and
 
   app.synth();
   const template = Template.fromStack(stack);
-  const available = Object.keys(template.findResources('Custom::VmImportImageAvailable'));
+  const [importId] = Object.keys(template.findResources('Custom::VmImportImage'));
+  const waits = Object.keys(template.findResources('AWS::CloudFormation::WaitCondition'));
   const distribution = Object.keys(template.findResources('Custom::VmDiskDistribution'));
-  assert.equal(available.length, 1);
+  assert.equal(waits.length, 1);
   assert.equal(distribution.length, 1);
-  template.hasResourceProperties('AWS::ImageBuilder::ImageRecipe', { ParentImage: { 'Fn::GetAtt': [available[0], 'ImageArn'] } });
+  // Alpha's recipe takes the ARN as it is: it names the wait condition, so the recipe waits for the import.
+  template.hasResourceProperties('AWS::ImageBuilder::ImageRecipe', { ParentImage: { 'Fn::Select': [0, [{ 'Fn::GetAtt': [importId, 'ImageArn'] }, { Ref: waits[0] }]] } });
   template.resourcePropertiesCountIs('AWS::ImageBuilder::ImagePipeline', { DistributionConfigurationArn: { 'Fn::GetAtt': [distribution[0], 'Arn'] } }, 2);
   template.hasResourceProperties('AWS::ImageBuilder::Image', { DistributionConfigurationArn: { 'Fn::GetAtt': [distribution[0], 'Arn'] } });
   cfnLint(outdir);

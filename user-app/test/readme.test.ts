@@ -25,12 +25,13 @@ test('the main example is an app entry point that imports a VMDK and builds a re
     Platform: 'Linux',
     LicenseType: 'BYOL',
   });
-  // The recipe's parent is the ARN the read step reports after the wait: it is built once the import is AVAILABLE.
-  const available = Object.keys(template.findResources('Custom::VmImportImageAvailable'));
-  assert.equal(available.length, 1);
+  // The recipe's parent names the import's wait condition: it is built once the import is AVAILABLE.
+  const [importId] = Object.keys(template.findResources('Custom::VmImportImage'));
+  const waits = Object.keys(template.findResources('AWS::CloudFormation::WaitCondition'));
+  assert.equal(waits.length, 1);
   template.hasResourceProperties('AWS::ImageBuilder::ImageRecipe', {
     Version: '1.0.x',
-    ParentImage: { 'Fn::GetAtt': [available[0], 'ImageArn'] },
+    ParentImage: { 'Fn::Select': [0, [{ 'Fn::GetAtt': [importId, 'ImageArn'] }, { Ref: waits[0] }]] },
     Components: [{ ComponentArn: { 'Fn::Join': ['', Match.arrayWith([':imagebuilder:', ':aws:component/update-linux/x.x.x'])] } }],
   });
   cfnLint(outdir);
