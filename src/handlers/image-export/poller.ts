@@ -6,13 +6,13 @@
  * the image is AVAILABLE, FAILURE with Image Builder's reason as soon as it fails.
  */
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
-import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, executionName, nextPollSeconds, STACK_CHECK_EVERY_POLLS,
 } from '../import-image/poller';
 import { signalWaitCondition } from '../import-image/signal';
 import { waitConditionAwaited } from '../import-image/stack';
-import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
+import { startExecution, stopExecutions } from '../shared/executions';
+import { errorMessage, errorName, isTransient, parseInteger, truncate } from '../shared/util';
 import { VmImageExportProperties } from '../types';
 import { ExportDeps, exportKey, exportState, progressLine, timeoutSeconds } from './common';
 
@@ -65,50 +65,14 @@ export function exportPollerInput(
  * wait condition signalled long ago) means its poller was started already.
  */
 export async function startExportPoller(input: ExportPollerInput, deps: ExportDeps): Promise<void> {
-  if (!deps.sfn || !deps.pollerStateMachineArn) throw new Error('the export poller state machine is not configured (POLLER_STATE_MACHINE_ARN)');
   const first = nextPollSeconds(0, input.PollIntervalSeconds, input.MaxPollIntervalSeconds, (input.Deadline - input.StartedAt) / 1000);
   const state: ExportPollerState = { Poller: input, Polls: 0, Next: first, Done: false };
-  const sfn = deps.sfn;
-  const stateMachineArn = deps.pollerStateMachineArn;
-  try {
-    const { executionArn } = await retryTransient(() => sfn.send(new StartExecutionCommand({
-      stateMachineArn,
-      name: executionName(exportKey(input.ExportedImageArn), input.SignalUrl),
-      input: JSON.stringify(state),
-    })), deps.sleep);
-    console.log(`polling ${input.ExportedImageArn} in ${executionArn}`);
-  } catch (err) {
-    if (errorName(err) === 'ExecutionAlreadyExists') {
-      console.log(`the poller of ${input.ExportedImageArn} for this wait condition was started already`);
-      return;
-    }
-    throw new Error(truncate(`could not start the poller of the export ${input.ExportedImageArn}: Step Functions StartExecution failed: ${errorName(err)}: ${errorMessage(err)}`));
-  }
+  await startExecution(executionName(exportKey(input.ExportedImageArn), input.SignalUrl), state, `the export ${input.ExportedImageArn}`, deps);
 }
 
 /** Stops every running poller of these distributed images, so a Delete leaves nothing polling. */
 export async function stopExportPollers(imageArns: string[], deps: ExportDeps): Promise<void> {
-  if (imageArns.length === 0 || !deps.sfn || !deps.pollerStateMachineArn) return;
-  const sfn = deps.sfn;
-  const stateMachineArn = deps.pollerStateMachineArn;
-  const prefixes = imageArns.map((arn) => `${exportKey(arn)}-`);
-  const running: ExecutionListItem[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await retryTransient(() => sfn.send(new ListExecutionsCommand({
-      stateMachineArn, statusFilter: 'RUNNING', ...(nextToken ? { nextToken } : {}),
-    })), deps.sleep);
-    running.push(...(page.executions ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  for (const execution of running) {
-    if (!execution.executionArn || !prefixes.some((prefix) => execution.name?.startsWith(prefix))) continue;
-    const executionArn = execution.executionArn;
-    await retryTransient(() => sfn.send(new StopExecutionCommand({
-      executionArn, error: 'Deleted', cause: 'The export was deleted by CloudFormation',
-    })), deps.sleep);
-    console.log(`stopped the poller ${execution.name}`);
-  }
+  await stopExecutions(imageArns.map((arn) => `${exportKey(arn)}-`), deps);
 }
 
 /** One poll of the export poller's loop. */

@@ -11,8 +11,8 @@
 import { createHash } from 'crypto';
 import type { ImportImageTask } from '@aws-sdk/client-ec2';
 import { GetImageCommand, Image } from '@aws-sdk/client-imagebuilder';
-import { ExecutionListItem, ListExecutionsCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { errorMessage, errorName, isTransient, parseInteger, retryTransient, truncate } from '../shared/util';
+import { startExecution, stopExecutions } from '../shared/executions';
+import { errorMessage, errorName, isTransient, parseInteger, truncate } from '../shared/util';
 import { DEFAULT_MAX_POLL_INTERVAL_SECONDS, DEFAULT_POLL_INTERVAL_SECONDS, VmImportImageProperties } from '../types';
 import { deadline, describeImportTask, ImportIds, ImportImageDeps, importState, progressLine } from './common';
 import { signalWaitCondition } from './signal';
@@ -87,54 +87,21 @@ export function pollerInput(
   };
 }
 
-/** Starts the poller of one import. Idempotent: the same name and input return the running execution. */
+/**
+ * Starts the poller of one import. Idempotent: the name is this import's and this
+ * handle's, so a redelivered Create, or a rollback to a wait condition that got its
+ * signal long ago, finds it started already, which is not an error (failing would
+ * cancel the import, or fail the rollback).
+ */
 export async function startPoller(input: PollerInput, deps: ImportImageDeps): Promise<void> {
-  if (!deps.sfn || !deps.pollerStateMachineArn) throw new Error('the poller state machine is not configured (POLLER_STATE_MACHINE_ARN)');
   const first = nextPollSeconds(0, input.PollIntervalSeconds, input.MaxPollIntervalSeconds, (input.Deadline - input.StartedAt) / 1000);
   const state: PollerState = { Poller: input, Polls: 0, Next: first, Done: false };
-  const sfn = deps.sfn;
-  const stateMachineArn = deps.pollerStateMachineArn;
-  try {
-    const { executionArn } = await retryTransient(() => sfn.send(new StartExecutionCommand({
-      stateMachineArn,
-      name: executionName(input.ImportTaskId, input.SignalUrl),
-      input: JSON.stringify(state),
-    })), deps.sleep);
-    console.log(`polling ${input.ImportTaskId} in ${executionArn}`);
-  } catch (err) {
-    // The name is this import's and this handle's: their poller was started already (a redelivered
-    // Create, or a rollback to a wait condition that got its signal long ago), with an input that
-    // differs only in its start time. Failing here would cancel the import, or fail the rollback.
-    if (errorName(err) === 'ExecutionAlreadyExists') {
-      console.log(`the poller of ${input.ImportTaskId} for this wait condition was started already`);
-      return;
-    }
-    throw new Error(truncate(`could not start the poller of VM import ${input.ImportTaskId}: Step Functions StartExecution failed: ${errorName(err)}: ${errorMessage(err)}`));
-  }
+  await startExecution(executionName(input.ImportTaskId, input.SignalUrl), state, `VM import ${input.ImportTaskId}`, deps);
 }
 
 /** Stops every running poller of these tasks, so a Delete leaves nothing polling. */
 export async function stopPollers(importTaskIds: string[], deps: ImportImageDeps): Promise<void> {
-  if (importTaskIds.length === 0 || !deps.sfn || !deps.pollerStateMachineArn) return;
-  const sfn = deps.sfn;
-  const stateMachineArn = deps.pollerStateMachineArn;
-  const running: ExecutionListItem[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await retryTransient(() => sfn.send(new ListExecutionsCommand({
-      stateMachineArn, statusFilter: 'RUNNING', ...(nextToken ? { nextToken } : {}),
-    })), deps.sleep);
-    running.push(...(page.executions ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  for (const execution of running) {
-    if (!execution.executionArn || !importTaskIds.some((id) => execution.name?.startsWith(`${id}-`))) continue;
-    const executionArn = execution.executionArn;
-    await retryTransient(() => sfn.send(new StopExecutionCommand({
-      executionArn, error: 'Deleted', cause: 'The import was deleted by CloudFormation',
-    })), deps.sleep);
-    console.log(`stopped the poller ${execution.name}`);
-  }
+  await stopExecutions(importTaskIds.map((id) => `${id}-`), deps);
 }
 
 /** One poll of the state machine's loop. */

@@ -1,7 +1,7 @@
 /**
  * Starting and stopping executions of a stack's poller state machine: the
- * generic half of a long wait (the poll function is the caller's). ImportedAmi
- * uses these; VmImportImage's poller.ts has its own copies of the same steps.
+ * generic half of a long wait (the poll function is the caller's), for the
+ * pollers of VmImportImage, ImportedAmi and VmImageExport.
  */
 import { ExecutionListItem, ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { errorMessage, errorName, retryTransient, Sleep, truncate } from './util';
